@@ -1,0 +1,346 @@
+package abi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// MaxManifestBytes bounds the size of a manifest document.
+const MaxManifestBytes = 256 << 10
+
+// Manifest describes a module: who it is, what it takes and returns, which
+// capabilities it asks for and which limits it wants. See ABI.md.
+type Manifest struct {
+	ABI          int             `json:"abi"`
+	ID           string          `json:"id"`
+	Name         string          `json:"name"`
+	Version      string          `json:"version"`
+	Description  string          `json:"description,omitempty"`
+	Author       string          `json:"author,omitempty"`
+	License      string          `json:"license,omitempty"`
+	Type         string          `json:"type,omitempty"`
+	Category     string          `json:"category,omitempty"`
+	Icon         string          `json:"icon,omitempty"`
+	Tags         []string        `json:"tags,omitempty"`
+	Inputs       json.RawMessage `json:"inputs,omitempty"`  // JSON Schema of the input
+	Outputs      json.RawMessage `json:"outputs,omitempty"` // JSON Schema of the output
+	Config       json.RawMessage `json:"config,omitempty"`  // JSON Schema of the config
+	Capabilities Capabilities    `json:"capabilities"`
+	Limits       Limits          `json:"limits"`
+}
+
+// Capabilities is what a manifest requests and what an admin grants. The
+// vocabulary follows Spin's: outbound hosts as scheme://host:port patterns.
+type Capabilities struct {
+	AllowedOutboundHosts []string `json:"allowed_outbound_hosts,omitempty"`
+	KV                   bool     `json:"kv,omitempty"`
+	Secrets              []string `json:"secrets,omitempty"`
+	Accel                *Accel   `json:"accel,omitempty"`
+}
+
+// Accel requests local AI models by registry name.
+type Accel struct {
+	Models []string `json:"models"`
+}
+
+// Limits bound one invocation. Zero means "use the server default".
+type Limits struct {
+	MemoryMB       int `json:"memory_mb,omitempty"`
+	TimeoutMS      int `json:"timeout_ms,omitempty"`
+	MaxOutputBytes int `json:"max_output_bytes,omitempty"`
+	MaxLogBytes    int `json:"max_log_bytes,omitempty"`
+}
+
+// Module types a manifest may declare.
+var ModuleTypes = []string{"action", "transform", "trigger", "ai"}
+
+// Upper bounds a manifest may ask for; a server may set lower ones.
+const (
+	MaxMemoryMB       = 4096
+	MaxTimeoutMS      = 3_600_000
+	MaxOutputBytes    = 1 << 30
+	MaxLogBytes       = 64 << 20
+	maxTags           = 32
+	maxListEntries    = 256
+	maxShortFieldLen  = 200
+	maxDescriptionLen = 4000
+	maxIconLen        = 64 << 10
+)
+
+var (
+	idPattern     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+	tagPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	secretPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	modelPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
+	// semverPattern follows semver.org 2.0.0: MAJOR.MINOR.PATCH without
+	// leading zeros, then optional pre-release and build identifiers.
+	semverPattern = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+		`(-((0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(\.(0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?` +
+		`(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
+)
+
+// FieldError says which manifest field is wrong and why. Field is a JSON
+// path such as "capabilities.secrets[1]"; it is empty for the document as a
+// whole.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ParseManifest decodes and validates a manifest. Unknown fields, trailing
+// data and out-of-range values are errors; the returned error is a
+// *FieldError naming the field at fault.
+func ParseManifest(data []byte) (*Manifest, error) {
+	if len(data) > MaxManifestBytes {
+		return nil, fieldErr("", "manifest is %d bytes; the limit is %d", len(data), MaxManifestBytes)
+	}
+	var generic any
+	if err := decodeOne(data, &generic); err != nil {
+		return nil, fieldErr("", "manifest is not valid JSON: %v", err)
+	}
+	if _, ok := generic.(map[string]any); !ok {
+		return nil, fieldErr("", "manifest must be a JSON object")
+	}
+	if fe := checkFields(generic, reflect.TypeFor[Manifest](), ""); fe != nil {
+		return nil, fe
+	}
+	var m Manifest
+	if err := decodeOne(data, &m); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fieldErr(te.Field, "must be %s, not a JSON %s", kindName(te.Type), te.Value)
+		}
+		return nil, fieldErr("", "manifest is not valid: %v", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func decodeOne(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON document")
+	}
+	return nil
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "an integer"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return t.String()
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+// checkFields walks a decoded JSON value alongside the Go type it must fit
+// and reports the first object key that the type does not declare, with its
+// full path. encoding/json's DisallowUnknownFields names the key but not
+// where it is, which is not enough for a user fixing a nested manifest.
+func checkFields(v any, t reflect.Type, path string) *FieldError {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == rawMessageType {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil // a type mismatch; the typed decode reports it
+		}
+		fields := map[string]reflect.Type{}
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+			}
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			ft, known := fields[k]
+			if !known {
+				return fieldErr(join(path, k), "unknown field")
+			}
+			if fe := checkFields(obj[k], ft, join(path, k)); fe != nil {
+				return fe
+			}
+		}
+	case reflect.Slice:
+		arr, ok := v.([]any)
+		if !ok {
+			return nil
+		}
+		for i, e := range arr {
+			if fe := checkFields(e, t.Elem(), path+"["+strconv.Itoa(i)+"]"); fe != nil {
+				return fe
+			}
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// Validate checks every field's syntax and range.
+func (m *Manifest) Validate() error {
+	if !slices.Contains(SupportedVersions, m.ABI) {
+		return fieldErr("abi", "ABI version %d is not supported; this server runs %v", m.ABI, SupportedVersions)
+	}
+	if !idPattern.MatchString(m.ID) {
+		return fieldErr("id", "%q is not a valid id: use 1-64 lower-case letters, digits, '_' or '-', starting with a letter", m.ID)
+	}
+	if strings.TrimSpace(m.Name) == "" {
+		return fieldErr("name", "is required")
+	}
+	if !semverPattern.MatchString(m.Version) || len(m.Version) > 128 {
+		return fieldErr("version", "%q is not a semantic version such as 1.2.3", m.Version)
+	}
+	for field, v := range map[string]string{"name": m.Name, "author": m.Author, "license": m.License, "category": m.Category} {
+		if len(v) > maxShortFieldLen {
+			return fieldErr(field, "is %d bytes; the limit is %d", len(v), maxShortFieldLen)
+		}
+	}
+	if len(m.Description) > maxDescriptionLen {
+		return fieldErr("description", "is %d bytes; the limit is %d", len(m.Description), maxDescriptionLen)
+	}
+	if len(m.Icon) > maxIconLen {
+		return fieldErr("icon", "is %d bytes; the limit is %d", len(m.Icon), maxIconLen)
+	}
+	if m.Type != "" && !slices.Contains(ModuleTypes, m.Type) {
+		return fieldErr("type", "%q is not one of %v", m.Type, ModuleTypes)
+	}
+	if len(m.Tags) > maxTags {
+		return fieldErr("tags", "has %d tags; the limit is %d", len(m.Tags), maxTags)
+	}
+	for i, tag := range m.Tags {
+		if !tagPattern.MatchString(tag) {
+			return fieldErr(fmt.Sprintf("tags[%d]", i), "%q is not a valid tag: use lower-case letters, digits and '-'", tag)
+		}
+	}
+	for name, schema := range map[string]json.RawMessage{"inputs": m.Inputs, "outputs": m.Outputs, "config": m.Config} {
+		if len(schema) == 0 {
+			continue
+		}
+		s := bytes.TrimSpace(schema)
+		if !bytes.HasPrefix(s, []byte("{")) && !bytes.Equal(s, []byte("true")) && !bytes.Equal(s, []byte("false")) {
+			return fieldErr(name, "must be a JSON Schema (an object or a boolean)")
+		}
+	}
+	if err := m.Capabilities.Validate("capabilities"); err != nil {
+		return err
+	}
+	return m.Limits.Validate("limits")
+}
+
+// Validate checks the syntax of every capability entry. prefix is the JSON
+// path of the object, used in error messages.
+func (c *Capabilities) Validate(prefix string) error {
+	if len(c.AllowedOutboundHosts) > maxListEntries {
+		return fieldErr(prefix+".allowed_outbound_hosts", "has %d entries; the limit is %d", len(c.AllowedOutboundHosts), maxListEntries)
+	}
+	for i, h := range c.AllowedOutboundHosts {
+		if _, err := ParseHostPattern(h); err != nil {
+			return fieldErr(fmt.Sprintf("%s.allowed_outbound_hosts[%d]", prefix, i), "%v", err)
+		}
+	}
+	if len(c.Secrets) > maxListEntries {
+		return fieldErr(prefix+".secrets", "has %d entries; the limit is %d", len(c.Secrets), maxListEntries)
+	}
+	for i, s := range c.Secrets {
+		if !secretPattern.MatchString(s) {
+			return fieldErr(fmt.Sprintf("%s.secrets[%d]", prefix, i), "%q is not a valid secret name: use letters, digits and '_', not starting with a digit", s)
+		}
+	}
+	if c.Accel != nil {
+		if len(c.Accel.Models) > maxListEntries {
+			return fieldErr(prefix+".accel.models", "has %d entries; the limit is %d", len(c.Accel.Models), maxListEntries)
+		}
+		for i, name := range c.Accel.Models {
+			if !modelPattern.MatchString(name) {
+				return fieldErr(fmt.Sprintf("%s.accel.models[%d]", prefix, i), "%q is not a valid model name", name)
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks that every limit is within the ABI's bounds.
+func (l *Limits) Validate(prefix string) error {
+	check := func(name string, v, max int) error {
+		if v < 0 || v > max {
+			return fieldErr(prefix+"."+name, "%d is out of range 0..%d", v, max)
+		}
+		return nil
+	}
+	for _, err := range []error{
+		check("memory_mb", l.MemoryMB, MaxMemoryMB),
+		check("timeout_ms", l.TimeoutMS, MaxTimeoutMS),
+		check("max_output_bytes", l.MaxOutputBytes, MaxOutputBytes),
+		check("max_log_bytes", l.MaxLogBytes, MaxLogBytes),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Requests reports which capabilities the manifest asks for; CapCore is
+// always included.
+func (c *Capabilities) Requests(cap Capability) bool {
+	switch cap {
+	case CapCore:
+		return true
+	case CapKV:
+		return c.KV
+	case CapHTTP:
+		return len(c.AllowedOutboundHosts) > 0
+	case CapSecrets:
+		return len(c.Secrets) > 0
+	}
+	return false
+}
