@@ -149,6 +149,6 @@ var WASIFunctions = map[string]bool{
 	"path_link": true, "path_open": true, "path_readlink": true, "path_remove_directory": true,
 	"path_rename": true, "path_symlink": true, "path_unlink_file": true,
 	"poll_oneoff": true, "proc_exit": true, "proc_raise": true, "sched_yield": true,
-	"random_get": true,
+	"random_get":  true,
 	"sock_accept": true, "sock_recv": true, "sock_send": true, "sock_shutdown": true,
 }
