@@ -1,0 +1,106 @@
+// Command millrace is the Millrace server and its small toolbox.
+//
+//	millrace serve [-addr 127.0.0.1:8080] [-data ./data]
+//	millrace pack -manifest manifest.json -o out.wasm in.wasm
+//	millrace version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "millrace:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  millrace serve [-addr ADDR] [-data DIR]   run the server (env: MILLRACE_ADDR, MILLRACE_DATA, MILLRACE_SECRET_KEY)
+  millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
+  millrace version                           print the version
+`
+
+// Run executes one command line; main is only a shell around it, so the
+// CLI is testable.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "pack":
+		return pack(args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, "millrace", server.Version, "ABI", abi.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr("MILLRACE_ADDR", "127.0.0.1:8080"), "listen address")
+	data := fs.String("data", envOr("MILLRACE_DATA", "data"), "data directory (database, secret key, compiled-code cache)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return server.Run(ctx, server.Config{Addr: *addr, DataDir: *data, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout})
+}
+
+func pack(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	manifestPath := fs.String("manifest", "manifest.json", "the manifest to embed")
+	out := fs.String("o", "", "output .wasm (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *out == "" {
+		return errors.New("pack needs -o OUT and one input .wasm")
+	}
+	wasm, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	manifest, err := os.ReadFile(*manifestPath)
+	if err != nil {
+		return err
+	}
+	if _, err := abi.ParseManifest(manifest); err != nil {
+		return fmt.Errorf("%s: %w", *manifestPath, err)
+	}
+	if _, has, err := abi.ManifestFromWasm(wasm); err != nil {
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	} else if has {
+		return fmt.Errorf("%s already carries a manifest", fs.Arg(0))
+	}
+	return os.WriteFile(*out, abi.AppendManifestSection(wasm, manifest), 0o644)
+}

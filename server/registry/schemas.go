@@ -1,0 +1,107 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/millrace/millrace/abi"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// versionSchemas are the compiled JSON Schemas of one module version.
+type versionSchemas struct {
+	input, output, config *jsonschema.Schema
+}
+
+// compileSchemas compiles a manifest's inputs, outputs and config schemas.
+// References to other documents are refused: a schema must be
+// self-contained, and a loader would let an upload read the server's files.
+func compileSchemas(m *abi.Manifest) (*versionSchemas, error) {
+	var vs versionSchemas
+	for _, s := range []struct {
+		field string
+		raw   json.RawMessage
+		dst   **jsonschema.Schema
+	}{{"inputs", m.Inputs, &vs.input}, {"outputs", m.Outputs, &vs.output}, {"config", m.Config, &vs.config}} {
+		if len(s.raw) == 0 {
+			continue
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(s.raw))
+		if err != nil {
+			return nil, &abi.FieldError{Field: s.field, Msg: "is not valid JSON: " + err.Error()}
+		}
+		c := jsonschema.NewCompiler()
+		c.UseLoader(jsonschema.SchemeURLLoader{}) // no file, no network
+		url := "urn:millrace:" + s.field
+		if err := c.AddResource(url, doc); err != nil {
+			return nil, &abi.FieldError{Field: s.field, Msg: err.Error()}
+		}
+		sch, err := c.Compile(url)
+		if err != nil {
+			return nil, &abi.FieldError{Field: s.field, Msg: "is not a valid JSON Schema: " + err.Error()}
+		}
+		*s.dst = sch
+	}
+	return &vs, nil
+}
+
+func (r *Registry) versionSchemas(v *Version) (*versionSchemas, error) {
+	key := v.ModuleID + "@" + v.Version
+	r.mu.Lock()
+	vs, ok := r.schemas[key]
+	r.mu.Unlock()
+	if ok {
+		return vs, nil
+	}
+	vs, err := compileSchemas(v.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.schemas[key] = vs
+	r.mu.Unlock()
+	return vs, nil
+}
+
+var printer = message.NewPrinter(language.English)
+
+// validate checks a document against a schema and reports the first
+// failing location as field.path, e.g. "input.name".
+func (vs *versionSchemas) validate(field string, sch *jsonschema.Schema, raw json.RawMessage, empty string) error {
+	if sch == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = json.RawMessage(empty)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return errorf(KindInvalid, field, "is not valid JSON: %v", err)
+	}
+	err = sch.Validate(doc)
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	leaf := ve
+	for len(leaf.Causes) > 0 {
+		leaf = leaf.Causes[0]
+	}
+	loc := field
+	for _, p := range leaf.InstanceLocation {
+		loc += "." + p
+	}
+	return &Error{Kind: KindInvalid, Field: loc, Msg: fmt.Sprintf("does not match the module's %s schema: %s", schemaName(field), strings.TrimSpace(leaf.ErrorKind.LocalizedString(printer))), Err: err}
+}
+
+func schemaName(field string) string {
+	if field == "input" {
+		return "inputs"
+	}
+	return field
+}

@@ -1,0 +1,153 @@
+// Package server wires Millrace together: storage, the sandbox engine, the
+// module registry, the built-in modules and the HTTP API.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/builtin"
+	"github.com/millrace/millrace/server/httpapi"
+	"github.com/millrace/millrace/server/registry"
+	"github.com/millrace/millrace/server/sandbox"
+	"github.com/millrace/millrace/server/secrets"
+	"github.com/millrace/millrace/server/store/sqlite"
+)
+
+// Version is the server's version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// Config is everything `millrace serve` can be told.
+type Config struct {
+	Addr      string // listen address, default 127.0.0.1:8080
+	DataDir   string // database, secret key and compiled-code cache
+	SecretKey string // base64 AES-256 key; empty means DataDir/secret.key
+	Registry  registry.Config
+	// Out receives the one-time admin token and start-up messages.
+	Out io.Writer
+	// Listener, if set, is used instead of listening on Addr (tests).
+	Listener net.Listener
+	// Ready, if set, is called once the server serves and its built-in
+	// modules are installed.
+	Ready func(addr string)
+}
+
+// Run starts the server and blocks until ctx is done, then shuts down
+// gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "millrace.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	key, err := secrets.LoadOrCreateKey(filepath.Join(cfg.DataDir, "secret.key"), cfg.SecretKey)
+	if err != nil {
+		return err
+	}
+	vault, err := secrets.New(key, db)
+	if err != nil {
+		return err
+	}
+	// The cache holds native code that the server will execute: keep it
+	// private to the server's user.
+	cacheDir := filepath.Join(cfg.DataDir, "cache")
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return err
+	}
+	engine, err := sandbox.NewWazero(ctx, sandbox.WazeroConfig{CacheDir: cacheDir, MaxMemoryMB: registryMaxMemory(cfg.Registry)})
+	if err != nil {
+		return err
+	}
+	defer engine.Close(context.Background())
+	reg := registry.New(cfg.Registry, db, engine, vault)
+
+	tokens := auth.New(db)
+	adminToken, err := tokens.Bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if adminToken != "" {
+		fmt.Fprintf(cfg.Out, "\nMillrace created an admin API token. It is shown only this once; keep it safe:\n\n    %s\n\n", adminToken)
+	}
+
+	var ready atomic.Bool
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready},
+		reg.Config().MaxModuleBytes+(1<<20))
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("listening on %s: %w (set MILLRACE_ADDR or -addr to use another address)", cfg.Addr, err)
+		}
+	}
+	maxTimeout := time.Duration(reg.Config().Max.TimeoutMS) * time.Millisecond
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // large uploads on slow links
+		WriteTimeout:      maxTimeout + time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(cfg.Out, "Millrace %s serving http://%s (API reference at /docs, data in %s)\n", Version, ln.Addr(), cfg.DataDir)
+
+	go func() {
+		// Built-in modules compile on first start (seconds); later starts
+		// read compiled code from the cache. Serve meanwhile; /readyz
+		// says when this is done.
+		installed, err := builtin.Install(ctx, reg)
+		if err != nil {
+			slog.Error("installing built-in modules", "err", err)
+		}
+		if err := reg.Warm(ctx); err != nil {
+			slog.Warn("compiling stored modules", "err", err)
+		}
+		ready.Store(true)
+		slog.Info("ready", "builtin_modules", installed)
+		if cfg.Ready != nil {
+			cfg.Ready(ln.Addr().String())
+		}
+	}()
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func registryMaxMemory(c registry.Config) int {
+	if c.Max.MemoryMB > 0 {
+		return c.Max.MemoryMB
+	}
+	return registry.DefaultConfig().Max.MemoryMB
+}

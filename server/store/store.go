@@ -1,0 +1,92 @@
+// Package store defines what Millrace keeps in its database and the
+// interface every database backend implements. Backends live in
+// subpackages named after what they wrap (sqlite, and later postgres); all
+// of them pass the same conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns for the same conditions.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrConflict   = errors.New("conflict")
+	ErrQuota      = errors.New("quota exceeded")
+	ErrNotInteger = errors.New("stored value is not a decimal integer")
+)
+
+// Token is an API token. Only the SHA-256 of the secret is stored.
+type Token struct {
+	ID         string
+	Name       string
+	Hash       []byte
+	Scopes     []string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// ModuleVersion is one immutable, uploaded version of a module.
+type ModuleVersion struct {
+	ModuleID  string
+	Version   string
+	SHA256    string // hex digest of the wasm bytes
+	Size      int64
+	Manifest  json.RawMessage
+	Grant     json.RawMessage // nil until an admin grants capabilities
+	CreatedAt time.Time
+}
+
+// SecretInfo describes a secret without its value.
+type SecretInfo struct {
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Store is everything the server keeps durably.
+type Store interface {
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+
+	CreateToken(ctx context.Context, t Token) error
+	// TokenByHash finds a token by the SHA-256 of its secret and records
+	// that it was used.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	ListTokens(ctx context.Context) ([]Token, error)
+	DeleteToken(ctx context.Context, id string) error
+
+	// PutModuleVersion stores a module version and its bytes. Storing the
+	// same version with the same bytes again returns created=false and no
+	// error; the same version with other bytes returns ErrConflict.
+	PutModuleVersion(ctx context.Context, mv ModuleVersion, wasm []byte) (created bool, err error)
+	ModuleVersion(ctx context.Context, moduleID, version string) (ModuleVersion, error)
+	// ListModuleVersions lists the versions of one module, or of all
+	// modules when moduleID is empty, ordered by module id then upload time.
+	ListModuleVersions(ctx context.Context, moduleID string) ([]ModuleVersion, error)
+	ModuleWasm(ctx context.Context, sha256 string) ([]byte, error)
+	// DeleteModuleVersion removes a version, and its bytes when no other
+	// version shares them.
+	DeleteModuleVersion(ctx context.Context, moduleID, version string) error
+	SetGrant(ctx context.Context, moduleID, version string, grant json.RawMessage) error
+
+	// KV operations act on one module's namespace.
+	KVGet(ctx context.Context, namespace, key string) ([]byte, error)
+	// KVSet stores a value; ErrQuota when the namespace would exceed
+	// maxTotal bytes of keys and values.
+	KVSet(ctx context.Context, namespace, key string, value []byte, maxTotal int64) error
+	KVDelete(ctx context.Context, namespace, key string) error
+	// KVAdd atomically adds delta to the decimal integer under key (a
+	// missing key counts as 0) and returns the new value.
+	KVAdd(ctx context.Context, namespace, key string, delta int64) (int64, error)
+
+	PutSecret(ctx context.Context, name string, sealed []byte) error
+	Secret(ctx context.Context, name string) ([]byte, error)
+	ListSecrets(ctx context.Context) ([]SecretInfo, error)
+	DeleteSecret(ctx context.Context, name string) error
+}

@@ -1,0 +1,178 @@
+// Package storetest is the conformance suite every store backend must pass.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/millrace/millrace/server/store"
+	"github.com/stretchr/testify/require"
+)
+
+// Exercise runs the suite against fresh, empty stores made by newStore.
+func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Run("Tokens", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		tok := store.Token{ID: "tok_1", Name: "ci", Hash: []byte("h1"), Scopes: []string{"modules:read"}}
+		require.NoError(t, s.CreateToken(ctx, tok))
+		require.ErrorIs(t, s.CreateToken(ctx, store.Token{ID: "tok_2", Name: "dup", Hash: []byte("h1"), Scopes: []string{}}), store.ErrConflict)
+
+		got, err := s.TokenByHash(ctx, []byte("h1"))
+		require.NoError(t, err)
+		require.Equal(t, "ci", got.Name)
+		require.Equal(t, []string{"modules:read"}, got.Scopes)
+		_, err = s.TokenByHash(ctx, []byte("nope"))
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		list, err := s.ListTokens(ctx)
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.NotNil(t, list[0].LastUsedAt, "TokenByHash records use")
+
+		require.NoError(t, s.DeleteToken(ctx, "tok_1"))
+		require.ErrorIs(t, s.DeleteToken(ctx, "tok_1"), store.ErrNotFound)
+	})
+
+	t.Run("ModuleVersions", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		mv := store.ModuleVersion{ModuleID: "echo", Version: "1.0.0", SHA256: "aa", Size: 3, Manifest: json.RawMessage(`{"id":"echo"}`)}
+		created, err := s.PutModuleVersion(ctx, mv, []byte("abc"))
+		require.NoError(t, err)
+		require.True(t, created)
+
+		created, err = s.PutModuleVersion(ctx, mv, []byte("abc"))
+		require.NoError(t, err, "same bytes twice is idempotent")
+		require.False(t, created)
+
+		other := mv
+		other.SHA256 = "bb"
+		_, err = s.PutModuleVersion(ctx, other, []byte("xyz"))
+		require.ErrorIs(t, err, store.ErrConflict, "same version, other bytes")
+
+		// A second version sharing the bytes.
+		v2 := mv
+		v2.Version = "1.1.0"
+		_, err = s.PutModuleVersion(ctx, v2, []byte("abc"))
+		require.NoError(t, err)
+
+		got, err := s.ModuleVersion(ctx, "echo", "1.0.0")
+		require.NoError(t, err)
+		require.Equal(t, "aa", got.SHA256)
+		require.JSONEq(t, `{"id":"echo"}`, string(got.Manifest))
+		require.Nil(t, got.Grant)
+
+		require.NoError(t, s.SetGrant(ctx, "echo", "1.0.0", json.RawMessage(`{"capabilities":{}}`)))
+		got, _ = s.ModuleVersion(ctx, "echo", "1.0.0")
+		require.JSONEq(t, `{"capabilities":{}}`, string(got.Grant))
+		require.ErrorIs(t, s.SetGrant(ctx, "echo", "9.9.9", json.RawMessage(`{}`)), store.ErrNotFound)
+
+		all, err := s.ListModuleVersions(ctx, "")
+		require.NoError(t, err)
+		require.Len(t, all, 2)
+		one, err := s.ListModuleVersions(ctx, "nope")
+		require.NoError(t, err)
+		require.Empty(t, one)
+
+		wasm, err := s.ModuleWasm(ctx, "aa")
+		require.NoError(t, err)
+		require.Equal(t, []byte("abc"), wasm)
+
+		require.NoError(t, s.DeleteModuleVersion(ctx, "echo", "1.0.0"))
+		_, err = s.ModuleWasm(ctx, "aa")
+		require.NoError(t, err, "bytes still used by 1.1.0")
+		require.NoError(t, s.DeleteModuleVersion(ctx, "echo", "1.1.0"))
+		_, err = s.ModuleWasm(ctx, "aa")
+		require.ErrorIs(t, err, store.ErrNotFound, "bytes dropped with their last version")
+		require.ErrorIs(t, s.DeleteModuleVersion(ctx, "echo", "1.1.0"), store.ErrNotFound)
+	})
+
+	t.Run("KV", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		_, err := s.KVGet(ctx, "a", "k")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		require.NoError(t, s.KVSet(ctx, "a", "k", []byte("v1"), 100))
+		require.NoError(t, s.KVSet(ctx, "a", "empty", nil, 100))
+		v, err := s.KVGet(ctx, "a", "k")
+		require.NoError(t, err)
+		require.Equal(t, []byte("v1"), v)
+		v, err = s.KVGet(ctx, "a", "empty")
+		require.NoError(t, err)
+		require.Empty(t, v)
+
+		_, err = s.KVGet(ctx, "b", "k")
+		require.ErrorIs(t, err, store.ErrNotFound, "namespaces are separate")
+
+		require.ErrorIs(t, s.KVSet(ctx, "a", "big", make([]byte, 200), 100), store.ErrQuota)
+		require.NoError(t, s.KVSet(ctx, "a", "k", make([]byte, 80), 100), "replacing a value counts only the new size")
+
+		require.NoError(t, s.KVDelete(ctx, "a", "k"))
+		require.NoError(t, s.KVDelete(ctx, "a", "k"), "deleting a missing key is fine")
+
+		n, err := s.KVAdd(ctx, "a", "n", 5)
+		require.NoError(t, err)
+		require.EqualValues(t, 5, n)
+		n, err = s.KVAdd(ctx, "a", "n", -7)
+		require.NoError(t, err)
+		require.EqualValues(t, -2, n)
+		require.NoError(t, s.KVSet(ctx, "a", "text", []byte("x"), 0))
+		_, err = s.KVAdd(ctx, "a", "text", 1)
+		require.ErrorIs(t, err, store.ErrNotInteger)
+		require.NoError(t, s.KVSet(ctx, "a", "max", []byte("9223372036854775807"), 0))
+		_, err = s.KVAdd(ctx, "a", "max", 1)
+		require.ErrorIs(t, err, store.ErrNotInteger, "overflow")
+	})
+
+	t.Run("KVAddIsAtomic", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, 50)
+		for range 50 {
+			wg.Go(func() {
+				if _, err := s.KVAdd(ctx, "c", "n", 1); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		v, err := s.KVGet(ctx, "c", "n")
+		require.NoError(t, err)
+		require.Equal(t, "50", string(v))
+	})
+
+	t.Run("Secrets", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		_, err := s.Secret(ctx, "K")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		require.NoError(t, s.PutSecret(ctx, "K", []byte("sealed1")))
+		require.NoError(t, s.PutSecret(ctx, "K", []byte("sealed2")))
+		v, err := s.Secret(ctx, "K")
+		require.NoError(t, err)
+		require.Equal(t, []byte("sealed2"), v)
+		list, err := s.ListSecrets(ctx)
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.Equal(t, "K", list[0].Name)
+		require.NoError(t, s.DeleteSecret(ctx, "K"))
+		require.ErrorIs(t, s.DeleteSecret(ctx, "K"), store.ErrNotFound)
+	})
+
+	t.Run("ErrorsWrap", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		_, err := s.ModuleVersion(ctx, "x", "1.0.0")
+		require.True(t, errors.Is(err, store.ErrNotFound), fmt.Sprint(err))
+	})
+}
