@@ -56,6 +56,9 @@ func ParseHostPattern(s string) (HostPattern, error) {
 		if len(rest) > end+1 && rest[end+1] != ':' {
 			return p, fmt.Errorf("%q: unexpected text after IPv6 address", s)
 		}
+		if len(rest) > end+1 && port == "" {
+			return p, fmt.Errorf("%q: empty port", s)
+		}
 	} else if i := strings.LastIndex(rest, ":"); i >= 0 {
 		host, port = rest[:i], rest[i+1:]
 		if port == "" {
@@ -90,9 +93,16 @@ func normalizePatternHost(host string) (string, error) {
 		return host, nil
 	}
 	if strings.HasPrefix(host, "[") {
-		addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
+		// host is "[...]" (the caller cut it at the first ']'); exactly one
+		// bracket comes off each end.
+		addr, err := netip.ParseAddr(host[1 : len(host)-1])
 		if err != nil || !addr.Is6() || addr.Zone() != "" {
 			return "", fmt.Errorf("%s is not an IPv6 address", host)
+		}
+		if addr.Is4In6() {
+			// NormalizeHost unmaps request hosts, so a mapped pattern would
+			// never match anything.
+			return addr.Unmap().String(), nil
 		}
 		return "[" + addr.String() + "]", nil
 	}
@@ -126,6 +136,12 @@ func checkDNSName(name string) error {
 				return fmt.Errorf("%q is not a valid host name", name)
 			}
 		}
+	}
+	// A numeric last label makes the name look like an IPv4 address:
+	// "*.0.1" would match 127.0.0.1, and resolvers read "1.2.3" or
+	// "2130706433" as shorthand addresses. No real host name ends that way.
+	if i := strings.LastIndex(name, "."); strings.Trim(name[i+1:], "0123456789") == "" {
+		return fmt.Errorf("%q is not a valid host name (it ends in a number; write IPv4 addresses in full)", name)
 	}
 	return nil
 }
@@ -210,7 +226,7 @@ func (p HostPattern) Covers(q HostPattern) bool {
 	if p.Scheme != "*" && p.Scheme != q.Scheme {
 		return false
 	}
-	if p.Port != PortAny && p.Port != q.Port {
+	if !p.coversPorts(q) {
 		return false
 	}
 	if p.Host == "*" {
@@ -223,4 +239,34 @@ func (p HostPattern) Covers(q HostPattern) bool {
 		return strings.HasSuffix(q.Host, "."+suffix)
 	}
 	return p.Host == q.Host
+}
+
+// coversPorts reports whether p allows every port q allows, for each scheme
+// q allows. Ports are compared as numbers, so "https://h" and
+// "https://h:443" cover each other.
+func (p HostPattern) coversPorts(q HostPattern) bool {
+	if p.Port == PortAny {
+		return true
+	}
+	if q.Port == PortAny {
+		return false
+	}
+	schemes := []string{q.Scheme}
+	if q.Scheme == "*" {
+		schemes = []string{"http", "https"}
+	}
+	for _, s := range schemes {
+		if p.portFor(s) != q.portFor(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// portFor returns the port a pattern with a fixed port allows for scheme.
+func (p HostPattern) portFor(scheme string) int {
+	if p.Port == PortDefault {
+		return DefaultPort(scheme)
+	}
+	return p.Port
 }
