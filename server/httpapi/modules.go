@@ -17,7 +17,7 @@ import (
 
 type uploadForm struct {
 	Wasm     huma.FormFile `form:"wasm" required:"true" doc:"The module, a WebAssembly binary. It may carry its manifest in a custom section named millrace.manifest."`
-	Manifest huma.FormFile `form:"manifest" doc:"manifest.json (see abi/ABI.md §6). Required unless the module embeds it."`
+	Manifest huma.FormFile `form:"manifest" required:"false" doc:"manifest.json (see abi/ABI.md §6). Required unless the module embeds it."`
 }
 
 type uploadInput struct {
@@ -61,13 +61,13 @@ type idPath struct {
 	ID string `path:"id" pattern:"^[a-z][a-z0-9_-]{0,63}$" doc:"Module id."`
 }
 
-type versionPath struct {
+type VersionPath struct {
 	ID      string `path:"id" pattern:"^[a-z][a-z0-9_-]{0,63}$" doc:"Module id."`
 	Version string `path:"version" maxLength:"128" doc:"A semantic version, or latest."`
 }
 
 type grantInput struct {
-	versionPath
+	VersionPath
 	Body sandbox.Grant
 }
 
@@ -76,7 +76,7 @@ type grantOutput struct {
 }
 
 type invokeInput struct {
-	versionPath
+	VersionPath
 	Body struct {
 		Input  any            `json:"input,omitempty" doc:"The module's input, checked against its inputs schema."`
 		Config map[string]any `json:"config,omitempty" doc:"The module's config, checked against its config schema."`
@@ -174,7 +174,7 @@ func registerModules(api huma.API, d *Deps) {
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "get-module-version", Method: http.MethodGet, Path: "/v1/modules/{id}/versions/{version}", Tags: []string{"modules"},
 		Summary: "Get a module version", Errors: []int{http.StatusNotFound},
-	}, auth.ScopeModulesRead), func(ctx context.Context, in *versionPath) (*versionOutput, error) {
+	}, auth.ScopeModulesRead), func(ctx context.Context, in *VersionPath) (*versionOutput, error) {
 		v, err := d.Registry.Get(ctx, in.ID, in.Version)
 		if err != nil {
 			return nil, problem(ctx, err)
@@ -185,14 +185,14 @@ func registerModules(api huma.API, d *Deps) {
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "delete-module-version", Method: http.MethodDelete, Path: "/v1/modules/{id}/versions/{version}", Tags: []string{"modules"},
 		Summary: "Delete a module version", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
-	}, auth.ScopeModulesWrite), func(ctx context.Context, in *versionPath) (*struct{}, error) {
+	}, auth.ScopeModulesWrite), func(ctx context.Context, in *VersionPath) (*struct{}, error) {
 		return nil, problem(ctx, d.Registry.Delete(ctx, in.ID, in.Version))
 	})
 
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "get-grant", Method: http.MethodGet, Path: "/v1/modules/{id}/versions/{version}/grants", Tags: []string{"grants"},
 		Summary: "Get what a module version is granted", Errors: []int{http.StatusNotFound},
-	}, auth.ScopeModulesRead), func(ctx context.Context, in *versionPath) (*grantOutput, error) {
+	}, auth.ScopeModulesRead), func(ctx context.Context, in *VersionPath) (*grantOutput, error) {
 		v, err := d.Registry.Get(ctx, in.ID, in.Version)
 		if err != nil {
 			return nil, problem(ctx, err)

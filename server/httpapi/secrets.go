@@ -9,12 +9,12 @@ import (
 	"github.com/millrace/millrace/server/auth"
 )
 
-type secretPath struct {
+type SecretPath struct {
 	Name string `path:"name" pattern:"^[A-Za-z_][A-Za-z0-9_]{0,127}$" doc:"Secret name, as modules request it."`
 }
 
 type putSecretInput struct {
-	secretPath
+	SecretPath
 	Body struct {
 		Value string `json:"value" maxLength:"65536" doc:"The secret value. It is sealed at rest and never returned by the API."`
 	}
@@ -57,7 +57,7 @@ func registerSecrets(api huma.API, d *Deps) {
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "delete-secret", Method: http.MethodDelete, Path: "/v1/secrets/{name}", Tags: []string{"secrets"},
 		Summary: "Delete a secret", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
-	}, auth.ScopeSecretsWrite), func(ctx context.Context, in *secretPath) (*struct{}, error) {
+	}, auth.ScopeSecretsWrite), func(ctx context.Context, in *SecretPath) (*struct{}, error) {
 		return nil, problem(ctx, d.Store.DeleteSecret(ctx, in.Name))
 	})
 }

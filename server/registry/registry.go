@@ -230,7 +230,10 @@ func (r *Registry) Upload(ctx context.Context, wasm, manifestJSON []byte) (v *Ve
 func manifestError(field string, err error) error {
 	var fe *abi.FieldError
 	if errors.As(err, &fe) && fe.Field != "" {
-		return &Error{Kind: KindInvalid, Field: field + "." + fe.Field, Msg: fe.Msg, Err: err}
+		if field != "" {
+			field += "."
+		}
+		return &Error{Kind: KindInvalid, Field: field + fe.Field, Msg: fe.Msg, Err: err}
 	}
 	return &Error{Kind: KindInvalid, Field: field, Msg: err.Error(), Err: err}
 }

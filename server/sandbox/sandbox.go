@@ -42,8 +42,8 @@ type Module interface {
 
 // Grant is what an admin allowed a module version: capabilities and limits.
 type Grant struct {
-	Capabilities abi.Capabilities `json:"capabilities"`
-	Limits       abi.Limits       `json:"limits"`
+	Capabilities abi.Capabilities `json:"capabilities,omitempty"`
+	Limits       abi.Limits       `json:"limits,omitempty"`
 }
 
 // Allows reports whether the grant includes a capability.

@@ -1,0 +1,440 @@
+package sandbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/server/internal/testguests"
+	"github.com/millrace/millrace/server/sandbox"
+	"github.com/millrace/millrace/server/secrets"
+	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	engine   *sandbox.Wazero
+	modMu    sync.Mutex
+	compiled = map[string]sandbox.Module{}
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	engine, err = sandbox.NewWazero(context.Background(), sandbox.WazeroConfig{MaxMemoryMB: 1024})
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	engine.Close(context.Background())
+	testguests.Cleanup()
+	os.Exit(code)
+}
+
+// guest compiles a test guest once per test binary.
+func guest(t *testing.T, name string) sandbox.Module {
+	t.Helper()
+	modMu.Lock()
+	defer modMu.Unlock()
+	if m, ok := compiled[name]; ok {
+		return m
+	}
+	m, err := engine.Compile(context.Background(), testguests.Wasm(t, name))
+	require.NoError(t, err)
+	compiled[name] = m
+	return m
+}
+
+func limits() sandbox.Limits {
+	return sandbox.Limits{
+		MemoryBytes: 128 << 20, Timeout: 10 * time.Second, MaxOutputBytes: 1 << 20, MaxLogBytes: 256 << 10,
+		MaxKVValueBytes: 1 << 20, MaxKVTotalBytes: 64 << 20, MaxHTTPBodyBytes: 10 << 20, HTTPTimeout: 10 * time.Second,
+	}
+}
+
+type env struct {
+	db    *sqlite.DB
+	vault *secrets.Vault
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	v, err := secrets.New(make([]byte, 32), db)
+	require.NoError(t, err)
+	return &env{db: db, vault: v}
+}
+
+func (e *env) inv(input string, g sandbox.Grant) *sandbox.Invocation {
+	return &sandbox.Invocation{Namespace: "test", Input: json.RawMessage(input), Grant: g, Limits: limits(), KV: e.db, Secrets: e.vault}
+}
+
+func run(t *testing.T, name string, inv *sandbox.Invocation) *sandbox.Result {
+	t.Helper()
+	return guest(t, name).Invoke(context.Background(), inv)
+}
+
+func requireOK(t *testing.T, res *sandbox.Result) {
+	t.Helper()
+	if res.Failure != nil {
+		t.Fatalf("invocation failed: %v\nlogs: %+v", res.Failure, res.Logs)
+	}
+}
+
+func requireFailure(t *testing.T, res *sandbox.Result, kind sandbox.FailureKind, contains string) {
+	t.Helper()
+	require.NotNil(t, res.Failure, "expected a %s failure, got output %s", kind, res.Output)
+	require.Equal(t, kind, res.Failure.Kind, res.Failure.Message)
+	require.Contains(t, res.Failure.Message, contains)
+}
+
+func kvGrant() sandbox.Grant { return sandbox.Grant{Capabilities: abi.Capabilities{KV: true}} }
+
+// --- hand-made modules ---
+
+func TestTrapIsReported(t *testing.T) {
+	t.Parallel()
+	m, err := engine.Compile(context.Background(), rawModule{body: opUnreachable, memPages: 1}.bytes())
+	require.NoError(t, err)
+	res := m.Invoke(context.Background(), setup(t).inv(`{}`, sandbox.Grant{}))
+	requireFailure(t, res, sandbox.FailTrap, "unreachable")
+}
+
+func TestRawEndlessLoopIsStopped(t *testing.T) {
+	t.Parallel()
+	m, err := engine.Compile(context.Background(), rawModule{body: opLoopForever, memPages: 1}.bytes())
+	require.NoError(t, err)
+	inv := setup(t).inv(`{}`, sandbox.Grant{})
+	inv.Limits.Timeout = 200 * time.Millisecond
+	res := m.Invoke(context.Background(), inv)
+	requireFailure(t, res, sandbox.FailTimeout, "timeout_ms (200 ms)")
+}
+
+func TestCompileRejects(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		wasm []byte
+		want string
+	}{
+		"foreign module":    {rawModule{imports: []rawImport{{"env", "system", 0}}, memPages: 1}.bytes(), `import env.system: is not part of the ABI`},
+		"imported memory":   {rawModule{imports: []rawImport{{abi.ImportModule, "memory", 2}}, noMemory: true}.bytes(), "import millrace_v1.memory"},
+		"imported global":   {rawModule{imports: []rawImport{{abi.WASIModule, "g", 3}}, memPages: 1}.bytes(), "import wasi_snapshot_preview1.g"},
+		"no _start":         {rawModule{memPages: 1, noStart: true}.bytes(), "no _start"},
+		"no memory":         {rawModule{noMemory: true}.bytes(), `no memory named "memory"`},
+		"not wasm":          {[]byte("#!/bin/sh\nrm -rf /"), "not a WebAssembly binary"},
+		"truncated":         {rawModule{memPages: 1}.bytes()[:20], "malformed module"},
+		"invalid body code": {rawModule{body: []byte{0xff}, memPages: 1}.bytes(), "invalid module"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := engine.Compile(context.Background(), c.wasm)
+			require.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+func TestCheckImportsNamesTheImport(t *testing.T) {
+	t.Parallel()
+	imports, err := sandbox.ParseImports(testguests.Wasm(t, "kvuser"))
+	require.NoError(t, err)
+	require.Equal(t, []abi.Capability{abi.CapKV}, sandbox.RequiredCapabilities(imports))
+
+	err = sandbox.CheckImports(imports, abi.Capabilities{})
+	require.ErrorContains(t, err, "import millrace_v1.kv_")
+	require.ErrorContains(t, err, `needs the "kv" capability, which the manifest does not request`)
+	require.NoError(t, sandbox.CheckImports(imports, abi.Capabilities{KV: true}))
+
+	bad := []sandbox.Import{{Module: abi.ImportModule, Name: "launch_missiles"}}
+	require.ErrorContains(t, sandbox.CheckImports(bad, abi.Capabilities{}), "is not a function of ABI v1")
+	bad = []sandbox.Import{{Module: abi.WASIModule, Name: "sock_open"}}
+	require.ErrorContains(t, sandbox.CheckImports(bad, abi.Capabilities{}), "is not a WASI preview1 function")
+}
+
+func TestMemoryNeededToStartIsChecked(t *testing.T) {
+	t.Parallel()
+	m, err := engine.Compile(context.Background(), rawModule{body: nil, memPages: 64}.bytes()) // 4 MiB
+	require.NoError(t, err)
+	inv := setup(t).inv(`{}`, sandbox.Grant{})
+	inv.Limits.MemoryBytes = 1 << 20
+	requireFailure(t, m.Invoke(context.Background(), inv), sandbox.FailMemory, "needs 4 MiB")
+}
+
+// --- Go guests: ordinary behaviour ---
+
+func TestEchoReturnsInputAndLogs(t *testing.T) {
+	t.Parallel()
+	res := run(t, "echo", setup(t).inv(`{"hello":"world","n":[1,2,3]}`, sandbox.Grant{}))
+	requireOK(t, res)
+	require.JSONEq(t, `{"hello":"world","n":[1,2,3]}`, string(res.Output))
+	require.NotEmpty(t, res.Logs)
+	require.Positive(t, res.Duration)
+}
+
+func TestNoInputMeansNull(t *testing.T) {
+	t.Parallel()
+	inv := setup(t).inv("", sandbox.Grant{})
+	inv.Input = nil
+	res := run(t, "echo", inv)
+	requireOK(t, res)
+	require.JSONEq(t, `null`, string(res.Output))
+}
+
+func TestClocksAndSleepAreReal(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	res := run(t, "sleeper", setup(t).inv(`{"ms":120}`, sandbox.Grant{}))
+	requireOK(t, res)
+	var out struct {
+		SleptMS float64 `json:"slept_ms"`
+		Unix    int64   `json:"unix"`
+	}
+	require.NoError(t, json.Unmarshal(res.Output, &out))
+	require.GreaterOrEqual(t, out.SleptMS, 119.0, "nanosleep must really sleep")
+	require.InDelta(t, time.Now().Unix(), out.Unix, 5, "the wall clock must be the host's, not wazero's fixed 2022 date")
+	require.GreaterOrEqual(t, time.Since(start), 120*time.Millisecond)
+}
+
+func TestRandomIsRandom(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	first := run(t, "random", e.inv(`{}`, sandbox.Grant{}))
+	second := run(t, "random", e.inv(`{}`, sandbox.Grant{}))
+	requireOK(t, first)
+	requireOK(t, second)
+	require.NotEqual(t, string(first.Output), string(second.Output), "wazero's default random source repeats across runs")
+}
+
+func TestProgressIsReported(t *testing.T) {
+	t.Parallel()
+	inv := setup(t).inv(`{"n":5}`, sandbox.Grant{})
+	var seen []sandbox.Progress
+	inv.OnProgress = func(p sandbox.Progress) { seen = append(seen, p) }
+	res := run(t, "hostcalls", inv)
+	requireOK(t, res)
+	require.Len(t, seen, 5)
+	require.Equal(t, uint32(5), seen[4].Total)
+	require.NotNil(t, res.Progress)
+}
+
+func TestStdoutIsCapturedAsLogs(t *testing.T) {
+	t.Parallel()
+	res := run(t, "logflood", setup(t).inv(`{"records":2,"bytes":10,"stdout":30}`, sandbox.Grant{}))
+	requireOK(t, res)
+	var fromStdout int
+	for _, r := range res.Logs {
+		if r.Source == "stdout" {
+			fromStdout++
+		}
+	}
+	require.Positive(t, fromStdout)
+	require.Zero(t, res.LogsDropped)
+}
+
+// --- hostile guests ---
+
+func TestEndlessGoLoopIsStopped(t *testing.T) {
+	t.Parallel()
+	inv := setup(t).inv(`{}`, sandbox.Grant{})
+	inv.Limits.Timeout = 300 * time.Millisecond
+	start := time.Now()
+	res := run(t, "loop", inv)
+	requireFailure(t, res, sandbox.FailTimeout, "timeout_ms (300 ms)")
+	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestMemoryBombIsStopped(t *testing.T) {
+	t.Parallel()
+	inv := setup(t).inv(`{}`, sandbox.Grant{})
+	inv.Limits.MemoryBytes = 64 << 20
+	res := run(t, "membomb", inv)
+	requireFailure(t, res, sandbox.FailMemory, "memory_mb (64 MiB)")
+}
+
+func TestHugeOutputIsRefused(t *testing.T) {
+	t.Parallel()
+	inv := setup(t).inv(`{"mib":100}`, sandbox.Grant{})
+	inv.Limits.MemoryBytes = 512 << 20
+	res := run(t, "bigoutput", inv)
+	requireFailure(t, res, sandbox.FailOutputLimit, "max_output_bytes (1048576)")
+	require.Nil(t, res.Output)
+}
+
+func TestPanicIsReported(t *testing.T) {
+	t.Parallel()
+	res := run(t, "panic", setup(t).inv(`{}`, sandbox.Grant{}))
+	require.NotNil(t, res.Failure)
+	require.Contains(t, []sandbox.FailureKind{sandbox.FailExit, sandbox.FailModuleError}, res.Failure.Kind)
+	require.Contains(t, res.Failure.Message, "boom")
+}
+
+func TestDeepRecursionIsStopped(t *testing.T) {
+	t.Parallel()
+	inv := setup(t).inv(`{}`, sandbox.Grant{})
+	inv.Limits.MemoryBytes = 64 << 20
+	res := run(t, "recursion", inv)
+	require.NotNil(t, res.Failure, "unbounded recursion must fail")
+	require.Contains(t, []sandbox.FailureKind{sandbox.FailMemory, sandbox.FailExit, sandbox.FailTrap}, res.Failure.Kind, res.Failure.Message)
+}
+
+func TestLogFloodIsBounded(t *testing.T) {
+	t.Parallel()
+	inv := setup(t).inv(`{"records":10000,"bytes":1000,"stdout":5000000}`, sandbox.Grant{})
+	inv.Limits.MaxLogBytes = 64 << 10
+	res := run(t, "logflood", inv)
+	requireOK(t, res)
+	require.Positive(t, res.LogsDropped)
+	var total int
+	for _, r := range res.Logs {
+		total += len(r.Message)
+	}
+	require.LessOrEqual(t, total, 64<<10+1024)
+	require.Contains(t, res.Logs[len(res.Logs)-1].Message, "log records dropped")
+}
+
+func TestCancelStopsTheGuest(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	res := guest(t, "loop").Invoke(ctx, setup(t).inv(`{}`, sandbox.Grant{}))
+	require.NotNil(t, res.Failure)
+	require.Contains(t, []sandbox.FailureKind{sandbox.FailCanceled, sandbox.FailTimeout}, res.Failure.Kind)
+}
+
+// --- capabilities: an allowed and a denied case each ---
+
+func TestKV(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	requireOK(t, run(t, "kvuser", e.inv(`{"op":"set","key":"k","value":"v1"}`, kvGrant())))
+	res := run(t, "kvuser", e.inv(`{"op":"get","key":"k"}`, kvGrant()))
+	requireOK(t, res)
+	require.JSONEq(t, `{"found":true,"value":"v1"}`, string(res.Output))
+
+	res = run(t, "kvuser", e.inv(`{"op":"add","key":"n","delta":41}`, kvGrant()))
+	requireOK(t, res)
+	res = run(t, "kvuser", e.inv(`{"op":"add","key":"n","delta":1}`, kvGrant()))
+	requireOK(t, res)
+	require.Contains(t, string(res.Output), "42")
+
+	requireOK(t, run(t, "kvuser", e.inv(`{"op":"delete","key":"k"}`, kvGrant())))
+	res = run(t, "kvuser", e.inv(`{"op":"get","key":"k"}`, kvGrant()))
+	requireOK(t, res)
+	require.Contains(t, string(res.Output), `"found":false`)
+
+	// Another module's namespace does not see these keys.
+	other := e.inv(`{"op":"get","key":"n"}`, kvGrant())
+	other.Namespace = "other"
+	res = run(t, "kvuser", other)
+	requireOK(t, res)
+	require.Contains(t, string(res.Output), `"found":false`)
+}
+
+func TestKVDeniedWithoutGrant(t *testing.T) {
+	t.Parallel()
+	res := run(t, "kvuser", setup(t).inv(`{"op":"get","key":"k"}`, sandbox.Grant{}))
+	requireFailure(t, res, sandbox.FailDenied, `needs the "kv" capability, and it is not granted`)
+}
+
+func TestKVValueTooLarge(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	inv := e.inv(fmt.Sprintf(`{"op":"set","key":"k","value":%q}`, strings.Repeat("x", 2048)), kvGrant())
+	inv.Limits.MaxKVValueBytes = 1024
+	res := run(t, "kvuser", inv)
+	requireFailure(t, res, sandbox.FailModuleError, "too_large")
+}
+
+func httpGrant(hosts ...string) sandbox.Grant {
+	return sandbox.Grant{Capabilities: abi.Capabilities{AllowedOutboundHosts: hosts}}
+}
+
+func TestHTTPAllowed(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "pong") }))
+	defer srv.Close()
+	res := run(t, "httpuser", setup(t).inv(fmt.Sprintf(`{"url":%q}`, srv.URL+"/ping"), httpGrant(srv.URL)))
+	requireOK(t, res)
+	require.JSONEq(t, `{"status":200,"body":"pong"}`, string(res.Output))
+}
+
+func TestHTTPDenied(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "secret data") }))
+	defer srv.Close()
+	e := setup(t)
+	// Not in the allowlist at all.
+	res := run(t, "httpuser", e.inv(fmt.Sprintf(`{"url":%q}`, srv.URL), httpGrant("https://api.example.com")))
+	requireFailure(t, res, sandbox.FailModuleError, "denied")
+	// A wildcard grant does not reach loopback.
+	res = run(t, "httpuser", e.inv(fmt.Sprintf(`{"url":%q}`, srv.URL), httpGrant("http://*:*")))
+	requireFailure(t, res, sandbox.FailModuleError, "denied")
+	// No http capability at all: the module cannot even start.
+	res = run(t, "httpuser", e.inv(fmt.Sprintf(`{"url":%q}`, srv.URL), sandbox.Grant{}))
+	requireFailure(t, res, sandbox.FailDenied, `"http" capability`)
+}
+
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	require.NoError(t, e.vault.Put(context.Background(), "API_KEY", []byte("s3cr3t-value")))
+	require.NoError(t, e.vault.Put(context.Background(), "OTHER", []byte("other-value")))
+	g := sandbox.Grant{Capabilities: abi.Capabilities{Secrets: []string{"API_KEY", "UNSET"}}}
+
+	res := run(t, "secretuser", e.inv(`{"name":"API_KEY"}`, g))
+	requireOK(t, res)
+	require.JSONEq(t, `{"value":"s3cr3t-value"}`, string(res.Output))
+	for _, r := range res.Logs {
+		require.NotContains(t, r.Message, "s3cr3t-value", "secret values never reach the logs")
+	}
+
+	res = run(t, "secretuser", e.inv(`{"name":"OTHER"}`, g))
+	requireFailure(t, res, sandbox.FailModuleError, "denied")
+	res = run(t, "secretuser", e.inv(`{"name":"UNSET"}`, g))
+	requireFailure(t, res, sandbox.FailModuleError, "not_found")
+	res = run(t, "secretuser", e.inv(`{"name":"API_KEY"}`, sandbox.Grant{}))
+	requireFailure(t, res, sandbox.FailDenied, `"secrets" capability`)
+}
+
+// Hostile guests run side by side with good ones; the good ones succeed.
+func TestHostileGuestsDoNotDisturbOthers(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var wg sync.WaitGroup
+	hostile := []string{"loop", "membomb", "panic", "recursion"}
+	for _, h := range hostile {
+		wg.Go(func() {
+			inv := e.inv(`{}`, sandbox.Grant{})
+			inv.Limits.Timeout = time.Second
+			inv.Limits.MemoryBytes = 64 << 20
+			res := run(t, h, inv)
+			if res.Failure == nil {
+				t.Errorf("%s: expected a failure", h)
+			}
+		})
+	}
+	for i := range 20 {
+		wg.Go(func() {
+			res := run(t, "echo", e.inv(fmt.Sprintf(`{"i":%d}`, i), sandbox.Grant{}))
+			if res.Failure != nil {
+				t.Errorf("echo %d failed beside hostile guests: %v", i, res.Failure)
+				return
+			}
+			if want := fmt.Sprintf(`{"i":%d}`, i); string(res.Output) != want {
+				t.Errorf("echo %d: got %s", i, res.Output)
+			}
+		})
+	}
+	wg.Wait()
+}
