@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // MaxManifestBytes bounds the size of a manifest document.
@@ -74,17 +75,24 @@ const (
 	maxIconLen        = 64 << 10
 )
 
+// The patterns compile on first use, not at package initialisation: guests
+// import this package for its constants, and every guest instance would
+// otherwise pay for compiling them at start-up.
 var (
-	idPattern     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
-	tagPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	secretPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-	modelPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
+	idPattern     = lazyRegexp(`^[a-z][a-z0-9_-]{0,63}$`)
+	tagPattern    = lazyRegexp(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	secretPattern = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	modelPattern  = lazyRegexp(`^[a-z0-9][a-z0-9._-]{0,127}$`)
 	// semverPattern follows semver.org 2.0.0: MAJOR.MINOR.PATCH without
 	// leading zeros, then optional pre-release and build identifiers.
-	semverPattern = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+	semverPattern = lazyRegexp(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
 		`(-((0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(\.(0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?` +
 		`(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
 )
+
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // FieldError says which manifest field is wrong and why. Field is a JSON
 // path such as "capabilities.secrets[1]"; it is empty for the document as a
@@ -230,13 +238,13 @@ func (m *Manifest) Validate() error {
 	if !slices.Contains(SupportedVersions, m.ABI) {
 		return fieldErr("abi", "ABI version %d is not supported; this server runs %v", m.ABI, SupportedVersions)
 	}
-	if !idPattern.MatchString(m.ID) {
+	if !idPattern().MatchString(m.ID) {
 		return fieldErr("id", "%q is not a valid id: use 1-64 lower-case letters, digits, '_' or '-', starting with a letter", m.ID)
 	}
 	if strings.TrimSpace(m.Name) == "" {
 		return fieldErr("name", "is required")
 	}
-	if !semverPattern.MatchString(m.Version) || len(m.Version) > 128 {
+	if !semverPattern().MatchString(m.Version) || len(m.Version) > 128 {
 		return fieldErr("version", "%q is not a semantic version such as 1.2.3", m.Version)
 	}
 	for field, v := range map[string]string{"name": m.Name, "author": m.Author, "license": m.License, "category": m.Category} {
@@ -257,7 +265,7 @@ func (m *Manifest) Validate() error {
 		return fieldErr("tags", "has %d tags; the limit is %d", len(m.Tags), maxTags)
 	}
 	for i, tag := range m.Tags {
-		if !tagPattern.MatchString(tag) {
+		if !tagPattern().MatchString(tag) {
 			return fieldErr(fmt.Sprintf("tags[%d]", i), "%q is not a valid tag: use lower-case letters, digits and '-'", tag)
 		}
 	}
@@ -291,7 +299,7 @@ func (c *Capabilities) Validate(prefix string) error {
 		return fieldErr(prefix+".secrets", "has %d entries; the limit is %d", len(c.Secrets), maxListEntries)
 	}
 	for i, s := range c.Secrets {
-		if !secretPattern.MatchString(s) {
+		if !secretPattern().MatchString(s) {
 			return fieldErr(fmt.Sprintf("%s.secrets[%d]", prefix, i), "%q is not a valid secret name: use letters, digits and '_', not starting with a digit", s)
 		}
 	}
@@ -300,7 +308,7 @@ func (c *Capabilities) Validate(prefix string) error {
 			return fieldErr(prefix+".accel.models", "has %d entries; the limit is %d", len(c.Accel.Models), maxListEntries)
 		}
 		for i, name := range c.Accel.Models {
-			if !modelPattern.MatchString(name) {
+			if !modelPattern().MatchString(name) {
 				return fieldErr(fmt.Sprintf("%s.accel.models[%d]", prefix, i), "%q is not a valid model name", name)
 			}
 		}

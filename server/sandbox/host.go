@@ -194,8 +194,11 @@ func (c *call) kvKey(mem Memory, ptr, n uint32) (string, abi.Errno) {
 	if !c.inv.Grant.Allows(abi.CapKV) || c.inv.KV == nil {
 		return "", abi.ErrnoDenied
 	}
-	if n == 0 || n > maxKVKeyBytes {
+	if n == 0 {
 		return "", abi.ErrnoInvalidArgument
+	}
+	if n > maxKVKeyBytes {
+		return "", abi.ErrnoTooLarge
 	}
 	return readString(mem, ptr, n)
 }

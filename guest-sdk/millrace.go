@@ -1,0 +1,152 @@
+// Package millrace is the Go SDK for Millrace modules. A module is a WASI
+// preview1 command built with GOOS=wasip1 GOARCH=wasm; its main function
+// hands a typed handler to Handle, which reads the input from the host,
+// runs the handler and reports the output or the error:
+//
+//	func main() { millrace.Handle(run) }
+//
+//	func run(ctx context.Context, in Input) (Output, error) { ... }
+//
+// The other functions reach the host capabilities of ABI.md: Config,
+// Logger, Progress, the KV functions, HTTPSend and Secret; package
+// millracehttp offers an http.Client over HTTPSend. Errors from
+// the host wrap an abi.Errno, so errors.Is(err, abi.ErrnoDenied) works.
+//
+// Natively (go test) the same code runs against the fake host of the
+// millracetest package.
+package millrace
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/guest-sdk/internal/hostcall"
+)
+
+// Handle runs one invocation: it decodes the input JSON into In, calls fn
+// and sets the output to Out encoded as JSON. A decoding error, an error
+// from fn or an output the host refuses fails the invocation with the
+// error's message. Handle returns normally either way, since error_set is
+// the failure signal; main should simply return after it.
+//
+// A panic in fn is not recovered: the module exits with a non-zero code and
+// the host reports the panic message it captured from stderr.
+func Handle[In, Out any](fn func(ctx context.Context, in In) (Out, error)) {
+	if err := handle(fn); err != nil {
+		fail(err)
+	}
+}
+
+func handle[In, Out any](fn func(ctx context.Context, in In) (Out, error)) error {
+	var in In
+	if err := Input(&in); err != nil {
+		return err
+	}
+	out, err := fn(context.Background(), in)
+	if err != nil {
+		return err
+	}
+	doc, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if err := WriteOutput(doc); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
+}
+
+// fail reports err as the invocation's failure. error_set cannot usefully
+// fail, so its errno is ignored.
+func fail(err error) {
+	msg := err.Error()
+	if msg == "" {
+		msg = "the module failed without a message"
+	}
+	hostcall.ErrorSet(msg)
+}
+
+// Input decodes the invocation's input JSON into v. Handle calls it for
+// you; use it directly only in a main that does not use Handle.
+func Input(v any) error {
+	doc, err := readDocument(abi.FnInput, hostcall.Input)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(doc, v); err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	return nil
+}
+
+// Config decodes the invocation's config JSON ({} when none was given)
+// into v.
+func Config(v any) error {
+	doc, err := readDocument(abi.FnConfig, hostcall.Config)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(doc, v); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// WriteOutput sets the invocation's output to the JSON document doc,
+// replacing any earlier output. It is the raw form of what Handle does;
+// the host refuses a document that is not valid JSON (invalid_argument) or
+// is over the output limit (too_large).
+func WriteOutput(doc []byte) error {
+	if errno := hostcall.OutputSet(doc); errno != abi.ErrnoSuccess {
+		return hostError(abi.FnOutputSet, errno)
+	}
+	return nil
+}
+
+// Progress reports that done of total units of work are finished, with an
+// optional message; total 0 means unknown. Values are clamped to the
+// ABI's u32 range. Only the latest report is kept, and reporting never
+// fails the module, so there is no error to check.
+func Progress(done, total int, msg string) {
+	hostcall.Progress(clampU32(done), clampU32(total), msg)
+}
+
+func clampU32(n int) uint32 {
+	return uint32(max(0, min(int64(n), math.MaxUint32)))
+}
+
+// readDocument calls a host function that leaves a pending result and
+// reads the result (ABI.md §3.1).
+func readDocument(fn string, call func(outLen *uint32) abi.Errno) ([]byte, error) {
+	var n uint32
+	if errno := call(&n); errno != abi.ErrnoSuccess {
+		return nil, hostError(fn, errno)
+	}
+	return readResult(n)
+}
+
+// readResult fetches a pending result of n bytes. It is called even for
+// n = 0 so that the result is consumed.
+func readResult(n uint32) ([]byte, error) {
+	buf := make([]byte, n)
+	if errno := hostcall.ResultRead(buf); errno != abi.ErrnoSuccess {
+		return nil, hostError(abi.FnResultRead, errno)
+	}
+	return buf, nil
+}
+
+// callError is a failed host call. Its message names the function and the
+// errno ("kv_get: denied"); it unwraps to the abi.Errno.
+type callError struct {
+	fn    string
+	errno abi.Errno
+}
+
+func hostError(fn string, errno abi.Errno) error { return &callError{fn: fn, errno: errno} }
+
+func (e *callError) Error() string { return e.fn + ": " + e.errno.String() }
+
+func (e *callError) Unwrap() error { return e.errno }
