@@ -199,7 +199,13 @@ func (r *Registry) Upload(ctx context.Context, wasm, manifestJSON []byte) (v *Ve
 			return nil, false, errorf(KindConflict, "manifest.version", "%s@%s already exists with other bytes (sha256 %s); versions are immutable: bump the version", m.ID, m.Version, existing.SHA256)
 		}
 		v, err := r.toVersion(existing)
-		return v, false, err
+		if err != nil {
+			return nil, false, err
+		}
+		if !sameManifest(v.Manifest, m) {
+			return nil, false, errorf(KindConflict, "manifest.version", "%s@%s already exists with the same bytes but another manifest; versions are immutable: bump the version", m.ID, m.Version)
+		}
+		return v, false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, false, err
 	}
@@ -225,6 +231,13 @@ func (r *Registry) Upload(ctx context.Context, wasm, manifestJSON []byte) (v *Ve
 	}
 	v, err = r.toVersion(stored)
 	return v, created, err
+}
+
+// sameManifest compares two manifests by meaning, not by formatting.
+func sameManifest(a, b *abi.Manifest) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 func manifestError(field string, err error) error {

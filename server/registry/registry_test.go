@@ -87,6 +87,8 @@ func TestUploadIsIdempotentAndVersionsAreImmutable(t *testing.T) {
 
 	_, _, err = f.reg.Upload(ctx, testguests.Wasm(t, "noop"), testguests.Manifest(t, "echo"))
 	requireKind(t, err, registry.KindConflict, "manifest.version", "versions are immutable")
+	_, _, err = f.reg.Upload(ctx, echo, manifest(t, "echo", "1.0.0", map[string]any{"description": "changed"}))
+	requireKind(t, err, registry.KindConflict, "manifest.version", "another manifest")
 
 	// Versions live side by side; latest follows semantic-version order.
 	for _, ver := range []string{"1.10.0", "1.9.0", "2.0.0-rc.1"} {

@@ -24,11 +24,12 @@ func newEngine(b *testing.B, cfg sandbox.WazeroConfig) *sandbox.Wazero {
 	return e
 }
 
-// BenchmarkCompile measures compiling a Go module (the json_transform
-// built-in, ~2 MB stripped, and echo) cold and from the disk cache, each on
-// a fresh engine as after a restart.
+// BenchmarkCompile measures compiling Go modules cold and from the disk
+// cache, each on a fresh engine as after a restart: hello (2.6 MB, a Go
+// program using fmt and no SDK) and echo (4.4 MB, the SDK with JSON and
+// slog).
 func BenchmarkCompile(b *testing.B) {
-	for _, name := range []string{"echo", "cpu"} {
+	for _, name := range []string{"hello", "echo"} {
 		wasm := testguests.Wasm(b, name)
 		b.Run(fmt.Sprintf("%s-%.1fMB/cold", name, float64(len(wasm))/1e6), func(b *testing.B) {
 			for b.Loop() {
@@ -93,7 +94,12 @@ func BenchmarkInvoke(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	hello, err := e.Compile(context.Background(), testguests.Wasm(b, "hello"))
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Run("go-guest-noop", func(b *testing.B) { invokeP50(b, goMod, `{}`) })
+	b.Run("go-hello-no-sdk", func(b *testing.B) { invokeP50(b, hello, `{}`) })
 	b.Run("raw-empty-module", func(b *testing.B) { invokeP50(b, raw, `{}`) })
 }
 
@@ -101,7 +107,12 @@ func BenchmarkInvoke(b *testing.B) {
 // cheapest host function that crosses with arguments): the time of an
 // invocation making N calls minus one making none, divided by N.
 func BenchmarkHostCall(b *testing.B) {
-	e := newEngine(b, sandbox.WazeroConfig{})
+	b.Run("with-preemption", func(b *testing.B) { benchHostCall(b, sandbox.WazeroConfig{}) })
+	b.Run("without-preemption", func(b *testing.B) { benchHostCall(b, sandbox.WazeroConfig{NoPreemption: true}) })
+}
+
+func benchHostCall(b *testing.B, cfg sandbox.WazeroConfig) {
+	e := newEngine(b, cfg)
 	defer e.Close(context.Background())
 	mod, err := e.Compile(context.Background(), testguests.Wasm(b, "hostcalls"))
 	if err != nil {

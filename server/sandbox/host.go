@@ -50,10 +50,11 @@ type call struct {
 	errSet    bool
 	failure   *Failure // a limit the host enforced while the guest ran
 
-	logs     logBuffer
-	progress *Progress
-	secrets  []string // values revealed to the guest, redacted from logs
-	egress   *egress.Policy
+	logs        logBuffer
+	progress    Progress
+	hasProgress bool
+	secrets     []string // values revealed to the guest, redacted from logs
+	egress      *egress.Policy
 }
 
 func newCall(inv *Invocation) *call {
@@ -182,10 +183,9 @@ func (c *call) reportProgress(mem Memory, done, total, msgPtr, msgLen uint32) ab
 	if errno != abi.ErrnoSuccess {
 		return errno
 	}
-	p := Progress{Done: done, Total: total, Message: c.redact(msg)}
-	c.progress = &p
+	c.progress, c.hasProgress = Progress{Done: done, Total: total, Message: c.redact(msg)}, true
 	if c.inv.OnProgress != nil {
-		c.inv.OnProgress(p)
+		c.inv.OnProgress(c.progress)
 	}
 	return abi.ErrnoSuccess
 }

@@ -143,7 +143,11 @@ func (m *wazeroModule) Invoke(ctx context.Context, inv *Invocation) *Result {
 func (m *wazeroModule) run(parent context.Context, c *call) *Result {
 	result := func(f *Failure) *Result {
 		c.logs.flushDropped()
-		r := &Result{Logs: c.logs.records, LogsDropped: c.logs.dropped, Progress: c.progress, Failure: f}
+		r := &Result{Logs: c.logs.records, LogsDropped: c.logs.dropped, Failure: f}
+		if c.hasProgress {
+			p := c.progress
+			r.Progress = &p
+		}
 		if f == nil {
 			r.Output = c.output
 			if !c.hasOutput {
