@@ -47,6 +47,23 @@ type SecretInfo struct {
 	UpdatedAt time.Time
 }
 
+// Workflow is a workflow's editable draft and how far it was published.
+type Workflow struct {
+	ID            string
+	Draft         json.RawMessage // the definition being edited
+	LatestVersion int             // 0 until first published
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// WorkflowVersion is one published, immutable version of a workflow.
+type WorkflowVersion struct {
+	WorkflowID string
+	Version    int // 1, 2, 3, … in publication order
+	Definition json.RawMessage
+	CreatedAt  time.Time
+}
+
 // Store is everything the server keeps durably.
 type Store interface {
 	// Ping checks that the database answers.
@@ -84,6 +101,20 @@ type Store interface {
 	// KVAdd atomically adds delta to the decimal integer under key (a
 	// missing key counts as 0) and returns the new value.
 	KVAdd(ctx context.Context, namespace, key string, delta int64) (int64, error)
+
+	// PutWorkflowDraft creates a workflow or replaces its draft.
+	PutWorkflowDraft(ctx context.Context, id string, draft json.RawMessage) error
+	Workflow(ctx context.Context, id string) (Workflow, error)
+	// ListWorkflows lists workflows ordered by id.
+	ListWorkflows(ctx context.Context) ([]Workflow, error)
+	// DeleteWorkflow removes a workflow with its draft and versions.
+	DeleteWorkflow(ctx context.Context, id string) error
+	// PublishWorkflow stores definition as the workflow's next version and
+	// returns its number; ErrNotFound when the workflow does not exist.
+	PublishWorkflow(ctx context.Context, id string, definition json.RawMessage) (int, error)
+	WorkflowVersion(ctx context.Context, id string, version int) (WorkflowVersion, error)
+	// ListWorkflowVersions lists a workflow's versions, oldest first.
+	ListWorkflowVersions(ctx context.Context, id string) ([]WorkflowVersion, error)
 
 	PutSecret(ctx context.Context, name string, sealed []byte) error
 	Secret(ctx context.Context, name string) ([]byte, error)
