@@ -23,6 +23,13 @@ const ImportModule = "millrace_v1"
 // process exit work; it grants no filesystem, no sockets and no environment.
 const WASIModule = "wasi_snapshot_preview1"
 
+// DefaultOutputPort is the output port of a module that does not choose
+// one; ErrorOutputPort is where a workflow routes a node's failure.
+const (
+	DefaultOutputPort = "default"
+	ErrorOutputPort   = "error"
+)
+
 // ManifestSection is the name of the Wasm custom section that may carry the
 // module's manifest.json, so a module can be uploaded as a single file.
 const ManifestSection = "millrace.manifest"
@@ -105,6 +112,7 @@ const (
 	FnErrorSet   = "error_set"
 	FnLog        = "log"
 	FnProgress   = "progress"
+	FnPortSet    = "port_set"
 	FnKVGet      = "kv_get"
 	FnKVSet      = "kv_set"
 	FnKVDelete   = "kv_delete"
@@ -123,6 +131,7 @@ var Functions = map[string]Capability{
 	FnErrorSet:   CapCore,
 	FnLog:        CapCore,
 	FnProgress:   CapCore,
+	FnPortSet:    CapCore,
 	FnKVGet:      CapKV,
 	FnKVSet:      CapKV,
 	FnKVDelete:   CapKV,

@@ -33,6 +33,7 @@ type Manifest struct {
 	Inputs       json.RawMessage `json:"inputs,omitempty"`  // JSON Schema of the input
 	Outputs      json.RawMessage `json:"outputs,omitempty"` // JSON Schema of the output
 	Config       json.RawMessage `json:"config,omitempty"`  // JSON Schema of the config
+	Ports        []string        `json:"ports,omitempty"`   // output ports the module may choose; "default" when empty
 	Capabilities Capabilities    `json:"capabilities"`
 	Limits       Limits          `json:"limits"`
 }
@@ -81,6 +82,7 @@ const (
 var (
 	idPattern     = lazyRegexp(`^[a-z][a-z0-9_-]{0,63}$`)
 	tagPattern    = lazyRegexp(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	portPattern   = lazyRegexp(`^[a-z][a-z0-9_-]{0,31}$`)
 	secretPattern = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 	modelPattern  = lazyRegexp(`^[a-z0-9][a-z0-9._-]{0,127}$`)
 	// semverPattern follows semver.org 2.0.0: MAJOR.MINOR.PATCH without
@@ -269,6 +271,14 @@ func (m *Manifest) Validate() error {
 			return fieldErr(fmt.Sprintf("tags[%d]", i), "%q is not a valid tag: use lower-case letters, digits and '-'", tag)
 		}
 	}
+	if len(m.Ports) > maxTags {
+		return fieldErr("ports", "has %d ports; the limit is %d", len(m.Ports), maxTags)
+	}
+	for i, port := range m.Ports {
+		if !portPattern().MatchString(port) || port == ErrorOutputPort || slices.Contains(m.Ports[:i], port) {
+			return fieldErr(fmt.Sprintf("ports[%d]", i), "%q is not a valid port: use lower-case letters, digits, '_' or '-', once each; %q is reserved", port, ErrorOutputPort)
+		}
+	}
 	for name, schema := range map[string]json.RawMessage{"inputs": m.Inputs, "outputs": m.Outputs, "config": m.Config} {
 		if len(schema) == 0 {
 			continue
@@ -335,6 +345,15 @@ func (l *Limits) Validate(prefix string) error {
 		}
 	}
 	return nil
+}
+
+// OutputPorts returns the ports the module may choose: its declared ports,
+// or just DefaultOutputPort.
+func (m *Manifest) OutputPorts() []string {
+	if len(m.Ports) == 0 {
+		return []string{DefaultOutputPort}
+	}
+	return m.Ports
 }
 
 // Requests reports which capabilities the manifest asks for; CapCore is

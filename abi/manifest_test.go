@@ -54,6 +54,8 @@ func TestParseManifestErrorsNameTheField(t *testing.T) {
 		{"negative limit", `"limits": {"memory_mb": -1}`, "limits.memory_mb", "out of range"},
 		{"huge limit", `"limits": {"timeout_ms": 99999999}`, "limits.timeout_ms", "out of range"},
 		{"schema not object", `"inputs": "string"`, "inputs", "JSON Schema"},
+		{"reserved port", `"ports": ["ok", "error"]`, "ports[1]", "reserved"},
+		{"duplicate port", `"ports": ["ok", "ok"]`, "ports[1]", "once each"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

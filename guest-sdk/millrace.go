@@ -114,6 +114,16 @@ func Progress(done, total int, msg string) {
 	hostcall.Progress(clampU32(done), clampU32(total), msg)
 }
 
+// SetPort chooses the output port the invocation leaves by, so a workflow
+// can branch on it. name must be one of the manifest's "ports"; without a
+// call the first declared port (or "default") is used.
+func SetPort(name string) error {
+	if errno := hostcall.PortSet(name); errno != abi.ErrnoSuccess {
+		return hostError(abi.FnPortSet, errno)
+	}
+	return nil
+}
+
 func clampU32(n int) uint32 {
 	return uint32(max(0, min(int64(n), math.MaxUint32)))
 }

@@ -72,6 +72,10 @@ type Host struct {
 	// Progress holds every progress report, oldest first; the real host
 	// keeps only the last.
 	Progress []ProgressReport
+	// Ports are the ports the module may choose (its manifest's "ports");
+	// empty means only "default". Port is the one it chose, "" if none.
+	Ports []string
+	Port  string
 
 	mu       sync.Mutex // guards the fields during a run
 	revealed []string   // secret values read by the module, redacted from logs
@@ -122,7 +126,7 @@ func (h *Host) Run(main func()) {
 	runMu.Lock()
 	defer runMu.Unlock()
 	h.mu.Lock()
-	h.Output, h.Failed, h.Error, h.Logs, h.Progress, h.revealed = nil, false, "", nil, nil, nil
+	h.Output, h.Failed, h.Error, h.Logs, h.Progress, h.revealed, h.Port = nil, false, "", nil, nil, nil, ""
 	if h.KV == nil {
 		h.KV = map[string][]byte{}
 	}
@@ -229,6 +233,20 @@ func (f fake) Log(level abi.LogLevel, msg string, attrs []byte) abi.Errno {
 		}
 	}
 	f.h.Logs = append(f.h.Logs, LogRecord{Level: min(level, abi.LogError), Message: f.h.redact(msg), Attrs: m})
+	return abi.ErrnoSuccess
+}
+
+func (f fake) PortSet(name string) abi.Errno {
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	ports := f.h.Ports
+	if len(ports) == 0 {
+		ports = []string{abi.DefaultOutputPort}
+	}
+	if !slices.Contains(ports, name) {
+		return abi.ErrnoInvalidArgument
+	}
+	f.h.Port = name
 	return abi.ErrnoSuccess
 }
 

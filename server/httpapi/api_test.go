@@ -386,7 +386,16 @@ func TestOpenAPIGolden(t *testing.T) {
 	}
 	want, err := os.ReadFile(golden)
 	require.NoError(t, err, "run make openapi")
-	require.Equal(t, string(want), string(got), "the API changed: run make openapi and commit openapi.json")
+	if string(want) != string(got) {
+		// Name the first differing line rather than dumping 50 kB.
+		w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+		for i := range min(len(w), len(g)) {
+			if w[i] != g[i] {
+				t.Fatalf("the API changed (line %d: committed %q, served %q): run make openapi and commit openapi.json", i+1, w[i], g[i])
+			}
+		}
+		t.Fatalf("the API changed (%d lines committed, %d served): run make openapi and commit openapi.json", len(w), len(g))
+	}
 }
 
 func TestDocsPageWorksOffline(t *testing.T) {

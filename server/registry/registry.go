@@ -607,6 +607,7 @@ func (r *Registry) Invoke(ctx context.Context, req InvokeRequest) (*sandbox.Resu
 			MaxHTTPBodyBytes: r.cfg.HTTPMaxBodyBytes,
 			HTTPTimeout:      r.cfg.HTTPTimeout,
 		},
+		Ports:      v.Manifest.Ports,
 		KV:         r.store,
 		Secrets:    r.secrets,
 		OnProgress: req.OnProgress,

@@ -53,7 +53,7 @@ func FuzzHostFunctions(f *testing.F) {
 		}
 		call := newCall(inv)
 		var errno abi.Errno
-		switch fn % 13 {
+		switch fn % 14 {
 		case 0:
 			errno = call.input(mem, a)
 		case 1:
@@ -81,6 +81,8 @@ func FuzzHostFunctions(f *testing.F) {
 			errno = call.secretGet(ctx, mem, a, b, c)
 		case 12:
 			errno = call.httpSend(ctx, mem, a, b, c)
+		case 13:
+			errno = call.portSet(mem, a, b)
 		}
 		if errno > abi.ErrnoNoResult {
 			t.Fatalf("errno %d is not defined by the ABI", errno)

@@ -46,6 +46,7 @@ type call struct {
 
 	output    []byte
 	hasOutput bool
+	port      string
 	errMsg    string
 	errSet    bool
 	failure   *Failure // a limit the host enforced while the guest ran
@@ -187,6 +188,22 @@ func (c *call) reportProgress(mem Memory, done, total, msgPtr, msgLen uint32) ab
 	if c.inv.OnProgress != nil {
 		c.inv.OnProgress(c.progress)
 	}
+	return abi.ErrnoSuccess
+}
+
+func (c *call) portSet(mem Memory, ptr, n uint32) abi.Errno {
+	name, errno := readString(mem, ptr, min(n, 64))
+	if errno != abi.ErrnoSuccess {
+		return errno
+	}
+	ports := c.inv.Ports
+	if len(ports) == 0 {
+		ports = []string{abi.DefaultOutputPort}
+	}
+	if !containsString(ports, name) {
+		return abi.ErrnoInvalidArgument
+	}
+	c.port = name
 	return abi.ErrnoSuccess
 }
 

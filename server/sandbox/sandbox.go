@@ -83,8 +83,11 @@ type Invocation struct {
 	Config    json.RawMessage // nil means {}
 	Grant     Grant
 	Limits    Limits
-	KV        KV      // required when the grant includes kv
-	Secrets   Secrets // required when the grant includes secrets
+	// Ports are the output ports the module may choose; empty means
+	// only abi.DefaultOutputPort.
+	Ports   []string
+	KV      KV      // required when the grant includes kv
+	Secrets Secrets // required when the grant includes secrets
 	// OnProgress, if set, is called with every progress report, from the
 	// invocation's goroutine; it must not block.
 	OnProgress func(Progress)
@@ -109,6 +112,7 @@ type Progress struct {
 // Result is the outcome of one invocation.
 type Result struct {
 	Output      json.RawMessage `json:"output"`
+	Port        string          `json:"port"` // the output port the module chose
 	Logs        []LogRecord     `json:"logs"`
 	LogsDropped int             `json:"logs_dropped,omitempty"`
 	Progress    *Progress       `json:"progress,omitempty"`

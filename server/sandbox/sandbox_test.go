@@ -242,6 +242,30 @@ func TestStdoutIsCapturedAsLogs(t *testing.T) {
 	require.Zero(t, res.LogsDropped)
 }
 
+func TestOutputPorts(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	inv := e.inv(`{"port":"no"}`, sandbox.Grant{})
+	inv.Ports = []string{"yes", "no"}
+	res := run(t, "porter", inv)
+	requireOK(t, res)
+	require.Equal(t, "no", res.Port)
+
+	inv = e.inv(`{}`, sandbox.Grant{})
+	inv.Ports = []string{"yes", "no"}
+	res = run(t, "porter", inv)
+	requireOK(t, res)
+	require.Equal(t, "yes", res.Port, "without port_set the first declared port is used")
+
+	res = run(t, "porter", e.inv(`{}`, sandbox.Grant{}))
+	requireOK(t, res)
+	require.Equal(t, "default", res.Port)
+
+	inv = e.inv(`{"port":"maybe"}`, sandbox.Grant{})
+	inv.Ports = []string{"yes", "no"}
+	requireFailure(t, run(t, "porter", inv), sandbox.FailModuleError, "port_set: invalid_argument")
+}
+
 // --- hostile guests ---
 
 func TestEndlessGoLoopIsStopped(t *testing.T) {

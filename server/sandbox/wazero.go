@@ -149,6 +149,13 @@ func (m *wazeroModule) run(parent context.Context, c *call) *Result {
 			r.Progress = &p
 		}
 		if f == nil {
+			r.Port = c.port
+			if r.Port == "" {
+				r.Port = abi.DefaultOutputPort
+				if len(c.inv.Ports) > 0 {
+					r.Port = c.inv.Ports[0]
+				}
+			}
 			r.Output = c.output
 			if !c.hasOutput {
 				r.Output = []byte("null")
@@ -348,6 +355,9 @@ func instantiateHost(ctx context.Context, r wazero.Runtime) error {
 	def(abi.FnProgress, p(4), func(_ context.Context, c *call, m Memory, s []uint64) abi.Errno {
 		return c.reportProgress(m, u(s[0]), u(s[1]), u(s[2]), u(s[3]))
 	})
+	def(abi.FnPortSet, p(2), func(_ context.Context, c *call, m Memory, s []uint64) abi.Errno {
+		return c.portSet(m, u(s[0]), u(s[1]))
+	})
 	def(abi.FnKVGet, p(3), func(ctx context.Context, c *call, m Memory, s []uint64) abi.Errno {
 		return c.kvGet(ctx, m, u(s[0]), u(s[1]), u(s[2]))
 	})
@@ -380,6 +390,7 @@ var paramNames = map[string][]string{
 	abi.FnErrorSet:   {"ptr", "len"},
 	abi.FnLog:        {"level", "msg_ptr", "msg_len", "attrs_ptr", "attrs_len"},
 	abi.FnProgress:   {"done", "total", "msg_ptr", "msg_len"},
+	abi.FnPortSet:    {"name_ptr", "name_len"},
 	abi.FnKVGet:      {"key_ptr", "key_len", "out_len_ptr"},
 	abi.FnKVSet:      {"key_ptr", "key_len", "val_ptr", "val_len"},
 	abi.FnKVDelete:   {"key_ptr", "key_len"},

@@ -20,6 +20,7 @@ type Host interface {
 	ErrorSet(msg string) abi.Errno
 	Log(level abi.LogLevel, msg string, attrs []byte) abi.Errno
 	Progress(done, total uint32, msg string) abi.Errno
+	PortSet(name string) abi.Errno
 	KVGet(key string) ([]byte, abi.Errno)
 	KVSet(key string, value []byte) abi.Errno
 	KVDelete(key string) abi.Errno
@@ -129,6 +130,13 @@ func Progress(done, total uint32, msg string) abi.Errno {
 	mu.Lock()
 	defer mu.Unlock()
 	return host().Progress(done, total, msg)
+}
+
+// PortSet chooses the output port.
+func PortSet(name string) abi.Errno {
+	mu.Lock()
+	defer mu.Unlock()
+	return host().PortSet(name)
 }
 
 // KVGet makes the value stored under key the pending result.

@@ -35,6 +35,9 @@ func log(level, msgPtr, msgLen, attrsPtr, attrsLen uint32) uint32
 //go:wasmimport millrace_v1 progress
 func progress(done, total, msgPtr, msgLen uint32) uint32
 
+//go:wasmimport millrace_v1 port_set
+func portSet(namePtr, nameLen uint32) uint32
+
 //go:wasmimport millrace_v1 kv_get
 func kvGet(keyPtr, keyLen, outLenPtr uint32) uint32
 
@@ -120,6 +123,13 @@ func Log(level abi.LogLevel, msg string, attrs []byte) abi.Errno {
 func Progress(done, total uint32, msg string) abi.Errno {
 	e := progress(done, total, stringPtr(msg), uint32(len(msg)))
 	runtime.KeepAlive(msg)
+	return abi.Errno(e)
+}
+
+// PortSet chooses the output port.
+func PortSet(name string) abi.Errno {
+	e := portSet(stringPtr(name), uint32(len(name)))
+	runtime.KeepAlive(name)
 	return abi.Errno(e)
 }
 
