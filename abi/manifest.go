@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/millrace/millrace/internal/strictjson"
 )
 
 // MaxManifestBytes bounds the size of a manifest document.
@@ -122,117 +122,24 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if len(data) > MaxManifestBytes {
 		return nil, fieldErr("", "manifest is %d bytes; the limit is %d", len(data), MaxManifestBytes)
 	}
-	var generic any
-	if err := decodeOne(data, &generic); err != nil {
-		return nil, fieldErr("", "manifest is not valid JSON: %v", err)
-	}
-	if _, ok := generic.(map[string]any); !ok {
-		return nil, fieldErr("", "manifest must be a JSON object")
-	}
-	if fe := checkFields(generic, reflect.TypeFor[Manifest](), ""); fe != nil {
-		return nil, fe
-	}
 	var m Manifest
-	if err := decodeOne(data, &m); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, fieldErr(te.Field, "must be %s, not a JSON %s", kindName(te.Type), te.Value)
+	if err := strictjson.Decode(data, &m); err != nil {
+		var se *strictjson.Error
+		if errors.As(err, &se) {
+			if se.Path == "" {
+				if strings.HasPrefix(se.Msg, "must") {
+					return nil, fieldErr("", "manifest %s", se.Msg)
+				}
+				return nil, fieldErr("", "manifest is %s", se.Msg)
+			}
+			return nil, fieldErr(se.Path, "%s", se.Msg)
 		}
-		return nil, fieldErr("", "manifest is not valid: %v", err)
+		return nil, fieldErr("", "%v", err)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	return &m, nil
-}
-
-func decodeOne(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("unexpected data after the JSON document")
-	}
-	return nil
-}
-
-func kindName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		return "an integer"
-	case reflect.Slice:
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	}
-	return t.String()
-}
-
-var rawMessageType = reflect.TypeFor[json.RawMessage]()
-
-// checkFields walks a decoded JSON value alongside the Go type it must fit
-// and reports the first object key that the type does not declare, with its
-// full path. encoding/json's DisallowUnknownFields names the key but not
-// where it is, which is not enough for a user fixing a nested manifest.
-func checkFields(v any, t reflect.Type, path string) *FieldError {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == rawMessageType {
-		return nil
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil // a type mismatch; the typed decode reports it
-		}
-		fields := map[string]reflect.Type{}
-		for f := range t.Fields() {
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name != "" && name != "-" {
-				fields[name] = f.Type
-			}
-		}
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			ft, known := fields[k]
-			if !known {
-				return fieldErr(join(path, k), "unknown field")
-			}
-			if fe := checkFields(obj[k], ft, join(path, k)); fe != nil {
-				return fe
-			}
-		}
-	case reflect.Slice:
-		arr, ok := v.([]any)
-		if !ok {
-			return nil
-		}
-		for i, e := range arr {
-			if fe := checkFields(e, t.Elem(), path+"["+strconv.Itoa(i)+"]"); fe != nil {
-				return fe
-			}
-		}
-	}
-	return nil
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
 
 // Validate checks every field's syntax and range.

@@ -68,6 +68,23 @@ func (r *Registry) versionSchemas(v *Version) (*versionSchemas, error) {
 	return vs, nil
 }
 
+// CheckDocument validates doc against a version's inputs schema (which =
+// "input") or config schema (which = "config"). Errors are *Error with the
+// failing location under which, e.g. "config.url".
+func (r *Registry) CheckDocument(v *Version, which string, doc json.RawMessage) error {
+	vs, err := r.versionSchemas(v)
+	if err != nil {
+		return err
+	}
+	switch which {
+	case "input":
+		return vs.validate(which, vs.input, doc, "null")
+	case "config":
+		return vs.validate(which, vs.config, doc, "{}")
+	}
+	return fmt.Errorf("unknown document %q", which)
+}
+
 var printer = message.NewPrinter(language.English)
 
 // validate checks a document against a schema and reports the first
