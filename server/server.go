@@ -17,6 +17,7 @@ import (
 
 	"github.com/millrace/millrace/server/auth"
 	"github.com/millrace/millrace/server/builtin"
+	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/httpapi"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/sandbox"
@@ -77,12 +78,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return err
 	}
-	engine, err := sandbox.NewWazero(ctx, sandbox.WazeroConfig{CacheDir: cacheDir, MaxMemoryMB: registryMaxMemory(cfg.Registry)})
+	wasm, err := sandbox.NewWazero(ctx, sandbox.WazeroConfig{CacheDir: cacheDir, MaxMemoryMB: registryMaxMemory(cfg.Registry)})
 	if err != nil {
 		return err
 	}
-	defer engine.Close(context.Background())
-	reg := registry.New(cfg.Registry, db, engine, vault)
+	defer wasm.Close(context.Background())
+	reg := registry.New(cfg.Registry, db, wasm, vault)
 
 	tokens := auth.New(db)
 	adminToken, err := tokens.Bootstrap(ctx)
@@ -94,7 +95,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: engine.NewWorkflows(db, reg), Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

@@ -22,17 +22,22 @@ type Scope = string
 
 // Scopes, one per class of operation.
 const (
-	ScopeModulesRead   Scope = "modules:read"
-	ScopeModulesWrite  Scope = "modules:write"  // upload and delete
-	ScopeModulesGrant  Scope = "modules:grant"  // change what a module may do
-	ScopeModulesInvoke Scope = "modules:invoke" // run modules
-	ScopeSecretsRead   Scope = "secrets:read"   // list secret names, never values
-	ScopeSecretsWrite  Scope = "secrets:write"
-	ScopeTokensAdmin   Scope = "tokens:admin" // create, list and revoke tokens
+	ScopeModulesRead    Scope = "modules:read"
+	ScopeModulesWrite   Scope = "modules:write"  // upload and delete
+	ScopeModulesGrant   Scope = "modules:grant"  // change what a module may do
+	ScopeModulesInvoke  Scope = "modules:invoke" // run modules
+	ScopeSecretsRead    Scope = "secrets:read"   // list secret names, never values
+	ScopeSecretsWrite   Scope = "secrets:write"
+	ScopeTokensAdmin    Scope = "tokens:admin" // create, list and revoke tokens
+	ScopeWorkflowsRead  Scope = "workflows:read"
+	ScopeWorkflowsWrite Scope = "workflows:write" // save, publish and delete workflows
+	// ScopeAll holds every scope, including scopes added by later versions:
+	// the first admin token has it, so an upgrade cannot lock the admin out.
+	ScopeAll Scope = "*"
 )
 
-// AllScopes lists every scope; the first admin token holds all of them.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin}
+// AllScopes lists every concrete scope.
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"
@@ -58,7 +63,7 @@ func Hash(token string) []byte {
 // the secret, which is never available again.
 func (t *Tokens) Issue(ctx context.Context, name string, scopes []Scope) (store.Token, string, error) {
 	for _, s := range scopes {
-		if !slices.Contains(AllScopes, s) {
+		if s != ScopeAll && !slices.Contains(AllScopes, s) {
 			return store.Token{}, "", fmt.Errorf("unknown scope %q; scopes are %v", s, AllScopes)
 		}
 	}
@@ -91,7 +96,7 @@ func (t *Tokens) Bootstrap(ctx context.Context) (string, error) {
 	if len(existing) > 0 {
 		return "", nil
 	}
-	_, token, err := t.Issue(ctx, "admin", AllScopes)
+	_, token, err := t.Issue(ctx, "admin", []Scope{ScopeAll})
 	return token, err
 }
 
@@ -111,4 +116,6 @@ func (t *Tokens) Verify(ctx context.Context, header string) (store.Token, error)
 }
 
 // Has reports whether a token holds a scope.
-func Has(tok store.Token, scope Scope) bool { return slices.Contains(tok.Scopes, scope) }
+func Has(tok store.Token, scope Scope) bool {
+	return slices.Contains(tok.Scopes, scope) || slices.Contains(tok.Scopes, ScopeAll)
+}

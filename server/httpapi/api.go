@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store"
@@ -18,11 +19,12 @@ import (
 
 // Deps are the services the API exposes.
 type Deps struct {
-	Registry *registry.Registry
-	Tokens   *auth.Tokens
-	Vault    *secrets.Vault
-	Store    store.Store
-	Version  string // the server's version, shown in the OpenAPI document
+	Registry  *registry.Registry
+	Workflows *engine.Workflows
+	Tokens    *auth.Tokens
+	Vault     *secrets.Vault
+	Store     store.Store
+	Version   string // the server's version, shown in the OpenAPI document
 	// Ready reports whether the server finished starting; nil means ready.
 	Ready *atomic.Bool
 }
@@ -53,6 +55,7 @@ func Register(api huma.API, d *Deps) {
 	registerModules(api, d)
 	registerSecrets(api, d)
 	registerTokens(api, d)
+	registerWorkflows(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a

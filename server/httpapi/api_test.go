@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/httpapi"
 	"github.com/millrace/millrace/server/internal/testguests"
 	"github.com/millrace/millrace/server/registry"
@@ -60,7 +61,7 @@ func setup(t *testing.T) *fixture {
 	admin, err := tokens.Bootstrap(ctx)
 	require.NoError(t, err)
 	require.NotEmpty(t, admin)
-	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Tokens: tokens, Vault: vault, Store: db, Version: "test"}, 49<<20))
+	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: engine.NewWorkflows(db, reg), Tokens: tokens, Vault: vault, Store: db, Version: "test"}, 49<<20))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, admin: admin, tokens: tokens}
 }
@@ -342,6 +343,9 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 			concrete := param.ReplaceAllStringFunc(path, func(p string) string {
 				switch p {
 				case "{version}":
+					if strings.HasPrefix(path, "/v1/workflows") {
+						return "1"
+					}
 					return "1.0.0"
 				case "{id}":
 					if strings.HasPrefix(path, "/v1/tokens") {
@@ -369,7 +373,7 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 	}
 	slices.Sort(open)
 	require.Equal(t, []string{"healthz", "readyz"}, open)
-	require.GreaterOrEqual(t, ops, 15)
+	require.GreaterOrEqual(t, ops, 21)
 }
 
 // The committed openapi.json matches what the server serves. Run

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/store"
@@ -21,6 +22,18 @@ func problem(ctx context.Context, err error) error {
 	var se huma.StatusError
 	if errors.As(err, &se) {
 		return err
+	}
+	var ie *engine.InvalidError
+	if errors.As(err, &ie) {
+		details := make([]error, 0, len(ie.Problems))
+		for _, p := range ie.Problems {
+			details = append(details, &huma.ErrorDetail{Location: "body." + p.Location, Message: p.Message})
+		}
+		return huma.NewError(http.StatusUnprocessableEntity, "the workflow is not valid: "+ie.Error(), details...)
+	}
+	var nf *engine.NotFoundError
+	if errors.As(err, &nf) {
+		return huma.Error404NotFound(nf.Error())
 	}
 	var re *registry.Error
 	if errors.As(err, &re) {

@@ -27,7 +27,7 @@ func toTokenInfo(t store.Token) tokenInfo {
 type createTokenInput struct {
 	Body struct {
 		Name   string   `json:"name" minLength:"1" maxLength:"100"`
-		Scopes []string `json:"scopes" maxItems:"16" doc:"Any of modules:read, modules:write, modules:grant, modules:invoke, secrets:read, secrets:write, tokens:admin."`
+		Scopes []string `json:"scopes" maxItems:"16" doc:"Any of modules:read, modules:write, modules:grant, modules:invoke, secrets:read, secrets:write, tokens:admin, workflows:read, workflows:write; or * for every scope, present and future."`
 	}
 }
 
@@ -54,7 +54,7 @@ func registerTokens(api huma.API, d *Deps) {
 		Summary: "Create an API token", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusUnprocessableEntity},
 	}, auth.ScopeTokensAdmin), func(ctx context.Context, in *createTokenInput) (*createTokenOutput, error) {
 		for i, s := range in.Body.Scopes {
-			if !slices.Contains(auth.AllScopes, s) {
+			if s != auth.ScopeAll && !slices.Contains(auth.AllScopes, s) {
 				return nil, huma.Error422UnprocessableEntity("unknown scope "+s, &huma.ErrorDetail{Location: "body.scopes[" + strconv.Itoa(i) + "]", Message: "unknown scope", Value: s})
 			}
 		}

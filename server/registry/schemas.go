@@ -31,23 +31,38 @@ func compileSchemas(m *abi.Manifest) (*versionSchemas, error) {
 		if len(s.raw) == 0 {
 			continue
 		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(s.raw))
+		sch, err := compileSchema(s.field, s.raw)
 		if err != nil {
-			return nil, &abi.FieldError{Field: s.field, Msg: "is not valid JSON: " + err.Error()}
-		}
-		c := jsonschema.NewCompiler()
-		c.UseLoader(jsonschema.SchemeURLLoader{}) // no file, no network
-		url := "urn:millrace:" + s.field
-		if err := c.AddResource(url, doc); err != nil {
-			return nil, &abi.FieldError{Field: s.field, Msg: err.Error()}
-		}
-		sch, err := c.Compile(url)
-		if err != nil {
-			return nil, &abi.FieldError{Field: s.field, Msg: "is not a valid JSON Schema: " + err.Error()}
+			return nil, err
 		}
 		*s.dst = sch
 	}
 	return &vs, nil
+}
+
+// CompileSchema checks that raw is a valid, self-contained JSON Schema;
+// the error is an *abi.FieldError at field.
+func CompileSchema(field string, raw json.RawMessage) error {
+	_, err := compileSchema(field, raw)
+	return err
+}
+
+func compileSchema(field string, raw json.RawMessage) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, &abi.FieldError{Field: field, Msg: "is not valid JSON: " + err.Error()}
+	}
+	c := jsonschema.NewCompiler()
+	c.UseLoader(jsonschema.SchemeURLLoader{}) // no file, no network
+	url := "urn:millrace:" + field
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, &abi.FieldError{Field: field, Msg: err.Error()}
+	}
+	sch, err := c.Compile(url)
+	if err != nil {
+		return nil, &abi.FieldError{Field: field, Msg: "is not a valid JSON Schema: " + err.Error()}
+	}
+	return sch, nil
 }
 
 func (r *Registry) versionSchemas(v *Version) (*versionSchemas, error) {

@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/ext"
+)
+
+// CEL environments. Expressions are CEL because it cannot loop, cannot
+// reach the host and has a cost model (DESIGN decision 7): the class of
+// expression-injection bugs that hit other automation tools cannot happen.
+var (
+	mappingEnv = sync.OnceValues(func() (*cel.Env, error) { return newEnv(false) })
+	edgeEnv    = sync.OnceValues(func() (*cel.Env, error) { return newEnv(true) })
+)
+
+func newEnv(edge bool) (*cel.Env, error) {
+	opts := []cel.EnvOption{
+		cel.Variable("input", cel.DynType),
+		cel.Variable("nodes", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("run", cel.MapType(cel.StringType, cel.DynType)),
+		ext.Strings(), ext.Math(), ext.Lists(), ext.Sets(), ext.Encoders(),
+		cel.CrossTypeNumericComparisons(true),
+		// Optional access (nodes.?skipped.output) lets a join read a
+		// branch that may not have run.
+		cel.OptionalTypes(),
+		cel.ParserRecursionLimit(64),
+		cel.ParserExpressionSizeLimit(MaxExpressionBytes),
+	}
+	if edge {
+		opts = append(opts, cel.Variable("output", cel.DynType), cel.Variable("port", cel.StringType))
+	}
+	return cel.NewEnv(opts...)
+}
+
+// compileExpr parses and type-checks one expression.
+func compileExpr(edge bool, src string) (*cel.Ast, error) {
+	if len(src) > MaxExpressionBytes {
+		return nil, fmt.Errorf("the expression is %d bytes; the limit is %d", len(src), MaxExpressionBytes)
+	}
+	envFn := mappingEnv
+	if edge {
+		envFn = edgeEnv
+	}
+	env, err := envFn()
+	if err != nil {
+		return nil, err
+	}
+	checked, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	return checked, nil
+}
+
+// referencedNodes returns the node ids an expression reads through
+// `nodes.x`, `nodes["x"]` or their optional forms `nodes.?x`, `nodes[?"x"]`.
+func referencedNodes(a *cel.Ast) []string {
+	var ids []string
+	nav := ast.NavigateAST(a.NativeRep())
+	isNodes := func(e ast.Expr) bool { return e.Kind() == ast.IdentKind && e.AsIdent() == "nodes" }
+	for _, e := range ast.MatchDescendants(nav, func(e ast.NavigableExpr) bool {
+		switch e.Kind() {
+		case ast.SelectKind:
+			return isNodes(e.AsSelect().Operand())
+		case ast.CallKind:
+			c := e.AsCall()
+			switch c.FunctionName() {
+			case operators.Index, operators.OptIndex, operators.OptSelect:
+				return len(c.Args()) == 2 && isNodes(c.Args()[0]) && c.Args()[1].Kind() == ast.LiteralKind
+			}
+		}
+		return false
+	}) {
+		switch e.Kind() {
+		case ast.SelectKind:
+			ids = append(ids, e.AsSelect().FieldName())
+		case ast.CallKind:
+			if s, ok := e.AsCall().Args()[1].AsLiteral().(types.String); ok {
+				ids = append(ids, string(s))
+			}
+		}
+	}
+	return ids
+}
+
+// jsonKind names the JSON Schema type a CEL type produces, or "" when the
+// type is not known before run time (dyn).
+func jsonKind(t *cel.Type) string {
+	switch t.Kind() {
+	case types.StringKind:
+		return "string"
+	case types.IntKind, types.UintKind:
+		return "integer"
+	case types.DoubleKind:
+		return "number"
+	case types.BoolKind:
+		return "boolean"
+	case types.ListKind:
+		return "array"
+	case types.MapKind:
+		return "object"
+	case types.NullTypeKind:
+		return "null"
+	}
+	return ""
+}
