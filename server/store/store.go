@@ -64,6 +64,36 @@ type WorkflowVersion struct {
 	CreatedAt  time.Time
 }
 
+// Run is one execution of a published workflow version.
+type Run struct {
+	ID         string
+	WorkflowID string
+	Version    int
+	Status     string // queued, running, succeeded, failed, canceled
+	Input      json.RawMessage
+	Output     json.RawMessage // nil until the run succeeds
+	Error      string
+	Trigger    string // what started the run, e.g. "manual"
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// NodeRun is the checkpoint of one node in one run.
+type NodeRun struct {
+	RunID      string
+	NodeID     string
+	Status     string // running, succeeded, failed, skipped, canceled
+	Attempts   int
+	Input      json.RawMessage
+	Output     json.RawMessage
+	Port       string
+	Logs       json.RawMessage // JSON array of log records
+	Error      string
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
 // Store is everything the server keeps durably.
 type Store interface {
 	// Ping checks that the database answers.
@@ -115,6 +145,15 @@ type Store interface {
 	WorkflowVersion(ctx context.Context, id string, version int) (WorkflowVersion, error)
 	// ListWorkflowVersions lists a workflow's versions, oldest first.
 	ListWorkflowVersions(ctx context.Context, id string) ([]WorkflowVersion, error)
+
+	CreateRun(ctx context.Context, r Run) error
+	Run(ctx context.Context, id string) (Run, error)
+	// UpdateRun stores a run's status, output, error and times.
+	UpdateRun(ctx context.Context, r Run) error
+	// PutNodeRun creates or replaces a node's checkpoint.
+	PutNodeRun(ctx context.Context, n NodeRun) error
+	// NodeRuns lists a run's node checkpoints by start time.
+	NodeRuns(ctx context.Context, runID string) ([]NodeRun, error)
 
 	PutSecret(ctx context.Context, name string, sealed []byte) error
 	Secret(ctx context.Context, name string) ([]byte, error)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/millrace/millrace/server/store"
 	"github.com/stretchr/testify/require"
@@ -210,6 +211,48 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		_, err = s.WorkflowVersion(ctx, "w", 1)
 		require.ErrorIs(t, err, store.ErrNotFound, "versions go with their workflow")
 		require.ErrorIs(t, s.DeleteWorkflow(ctx, "w"), store.ErrNotFound)
+	})
+
+	t.Run("Runs", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		_, err := s.Run(ctx, "r1")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		require.NoError(t, s.CreateRun(ctx, store.Run{ID: "r1", WorkflowID: "w", Version: 2, Status: "queued", Input: json.RawMessage(`{"a":1}`), Trigger: "manual"}))
+		require.ErrorIs(t, s.CreateRun(ctx, store.Run{ID: "r1", WorkflowID: "w", Version: 2, Status: "queued", Input: json.RawMessage(`{}`)}), store.ErrConflict)
+
+		r, err := s.Run(ctx, "r1")
+		require.NoError(t, err)
+		require.Equal(t, "queued", r.Status)
+		require.JSONEq(t, `{"a":1}`, string(r.Input))
+		require.Nil(t, r.Output)
+		require.Nil(t, r.StartedAt)
+
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		r.Status, r.Output, r.StartedAt, r.FinishedAt = "succeeded", json.RawMessage(`{"ok":true}`), &now, &now
+		require.NoError(t, s.UpdateRun(ctx, r))
+		r, err = s.Run(ctx, "r1")
+		require.NoError(t, err)
+		require.Equal(t, "succeeded", r.Status)
+		require.JSONEq(t, `{"ok":true}`, string(r.Output))
+		require.WithinDuration(t, now, *r.FinishedAt, time.Millisecond)
+		require.ErrorIs(t, s.UpdateRun(ctx, store.Run{ID: "nope", Status: "failed"}), store.ErrNotFound)
+
+		later := now.Add(time.Second)
+		require.NoError(t, s.PutNodeRun(ctx, store.NodeRun{RunID: "r1", NodeID: "b", Status: "running", Attempts: 1, Input: json.RawMessage(`1`), StartedAt: &later}))
+		require.NoError(t, s.PutNodeRun(ctx, store.NodeRun{RunID: "r1", NodeID: "a", Status: "running", Attempts: 1, StartedAt: &now}))
+		require.NoError(t, s.PutNodeRun(ctx, store.NodeRun{RunID: "r1", NodeID: "a", Status: "succeeded", Attempts: 2, Output: json.RawMessage(`"x"`), Port: "default",
+			Logs: json.RawMessage(`[{"message":"hi"}]`), StartedAt: &now, FinishedAt: &later}))
+		nodes, err := s.NodeRuns(ctx, "r1")
+		require.NoError(t, err)
+		require.Len(t, nodes, 2)
+		require.Equal(t, "a", nodes[0].NodeID, "ordered by start time")
+		require.Equal(t, "succeeded", nodes[0].Status)
+		require.Equal(t, 2, nodes[0].Attempts)
+		require.JSONEq(t, `"x"`, string(nodes[0].Output))
+		require.JSONEq(t, `[{"message":"hi"}]`, string(nodes[0].Logs))
+		require.Nil(t, nodes[1].Output)
+		require.JSONEq(t, `1`, string(nodes[1].Input))
 	})
 
 	t.Run("ErrorsWrap", func(t *testing.T) {

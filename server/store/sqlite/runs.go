@@ -1,0 +1,112 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/millrace/millrace/server/store"
+)
+
+func nullJSON(b json.RawMessage) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func timePtr(s sql.NullString) *time.Time {
+	if !s.Valid {
+		return nil
+	}
+	t := parseTime(s.String)
+	return &t
+}
+
+func jsonPtr(s sql.NullString) json.RawMessage {
+	if !s.Valid {
+		return nil
+	}
+	return json.RawMessage(s.String)
+}
+
+// CreateRun stores a new run.
+func (s *DB) CreateRun(ctx context.Context, r store.Run) error {
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = time.Now()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, workflow_id, version, status, input, output, error, trigger, created_at, started_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.WorkflowID, r.Version, r.Status, string(r.Input), nullJSON(r.Output), r.Error, r.Trigger,
+		r.CreatedAt.UTC().Format(time.RFC3339Nano), nullTime(r.StartedAt), nullTime(r.FinishedAt))
+	if isUniqueViolation(err) {
+		return store.ErrConflict
+	}
+	return err
+}
+
+// Run returns one run.
+func (s *DB) Run(ctx context.Context, id string) (store.Run, error) {
+	var r store.Run
+	var input, created string
+	var output, started, finished sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT id, workflow_id, version, status, input, output, error, trigger, created_at, started_at, finished_at FROM runs WHERE id = ?`, id).
+		Scan(&r.ID, &r.WorkflowID, &r.Version, &r.Status, &input, &output, &r.Error, &r.Trigger, &created, &started, &finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, store.ErrNotFound
+	}
+	if err != nil {
+		return r, err
+	}
+	r.Input, r.Output = json.RawMessage(input), jsonPtr(output)
+	r.CreatedAt, r.StartedAt, r.FinishedAt = parseTime(created), timePtr(started), timePtr(finished)
+	return r, nil
+}
+
+// UpdateRun stores a run's status, output, error and times.
+func (s *DB) UpdateRun(ctx context.Context, r store.Run) error {
+	return expectOne(s.db.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, started_at = ?, finished_at = ? WHERE id = ?`,
+		r.Status, nullJSON(r.Output), r.Error, nullTime(r.StartedAt), nullTime(r.FinishedAt), r.ID))
+}
+
+// PutNodeRun creates or replaces a node checkpoint.
+func (s *DB) PutNodeRun(ctx context.Context, n store.NodeRun) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO node_runs (run_id, node_id, status, attempts, input, output, port, logs, error, started_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, input = excluded.input,
+			output = excluded.output, port = excluded.port, logs = excluded.logs, error = excluded.error,
+			started_at = excluded.started_at, finished_at = excluded.finished_at`,
+		n.RunID, n.NodeID, n.Status, n.Attempts, nullJSON(n.Input), nullJSON(n.Output), n.Port, nullJSON(n.Logs), n.Error, nullTime(n.StartedAt), nullTime(n.FinishedAt))
+	return err
+}
+
+// NodeRuns lists a run's checkpoints by start time.
+func (s *DB) NodeRuns(ctx context.Context, runID string) ([]store.NodeRun, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, node_id, status, attempts, input, output, port, logs, error, started_at, finished_at
+		FROM node_runs WHERE run_id = ? ORDER BY started_at IS NULL, started_at, node_id`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.NodeRun
+	for rows.Next() {
+		var n store.NodeRun
+		var input, output, logs, started, finished sql.NullString
+		if err := rows.Scan(&n.RunID, &n.NodeID, &n.Status, &n.Attempts, &input, &output, &n.Port, &logs, &n.Error, &started, &finished); err != nil {
+			return nil, err
+		}
+		n.Input, n.Output, n.Logs = jsonPtr(input), jsonPtr(output), jsonPtr(logs)
+		n.StartedAt, n.FinishedAt = timePtr(started), timePtr(finished)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
