@@ -18,8 +18,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// cacheDir is a compilation cache shared by the tests' engines, so each
+// module compiles once per test binary rather than once per test.
+var cacheDir string
+
 func TestMain(m *testing.M) {
+	var err error
+	if cacheDir, err = os.MkdirTemp("", "millrace-engine-cache-"); err != nil {
+		panic(err)
+	}
 	code := m.Run()
+	os.RemoveAll(cacheDir)
 	testguests.Cleanup()
 	os.Exit(code)
 }
@@ -33,11 +42,19 @@ func TestMain(m *testing.M) {
 //   - ungranted@1.0.0: never granted
 func catalog(t testing.TB) *registry.Registry {
 	t.Helper()
+	reg, _ := catalogAndStore(t)
+	return reg
+}
+
+// catalogAndStore also installs, for execution tests:
+//   - flaky@1.0.0 (kv granted), sleeper@1.0.0, panic@1.0.0
+func catalogAndStore(t testing.TB) (*registry.Registry, *sqlite.DB) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	eng, err := sandbox.NewWazero(ctx, sandbox.WazeroConfig{})
+	eng, err := sandbox.NewWazero(ctx, sandbox.WazeroConfig{CacheDir: cacheDir})
 	require.NoError(t, err)
 	t.Cleanup(func() { eng.Close(context.Background()) })
 	reg := registry.New(registry.Config{}, db, eng, nil)
@@ -56,7 +73,10 @@ func catalog(t testing.TB) *registry.Registry {
 	install("echo", `{"abi":1,"id":"echo","name":"E","version":"1.0.0"}`, &sandbox.Grant{})
 	install("kvuser", `{"abi":1,"id":"kvuser","name":"K","version":"1.0.0","capabilities":{"kv":true}}`, &sandbox.Grant{})
 	install("noop", `{"abi":1,"id":"ungranted","name":"U","version":"1.0.0"}`, nil)
-	return reg
+	install("flaky", `{"abi":1,"id":"flaky","name":"F","version":"1.0.0","capabilities":{"kv":true}}`, &sandbox.Grant{Capabilities: abi.Capabilities{KV: true}})
+	install("sleeper", `{"abi":1,"id":"sleeper","name":"S","version":"1.0.0","limits":{"timeout_ms":60000}}`, &sandbox.Grant{})
+	install("panic", `{"abi":1,"id":"panic","name":"X","version":"1.0.0"}`, &sandbox.Grant{})
+	return reg, db
 }
 
 const validWorkflow = `{
@@ -224,5 +244,3 @@ func FuzzDefinition(f *testing.F) {
 		}
 	})
 }
-
-var _ = abi.DefaultOutputPort

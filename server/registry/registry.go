@@ -552,6 +552,9 @@ type InvokeRequest struct {
 	Input      json.RawMessage
 	Config     json.RawMessage
 	OnProgress func(sandbox.Progress)
+	// TimeoutCap, if positive, lowers the granted timeout (a workflow
+	// node's timeout_ms); it never raises it.
+	TimeoutCap time.Duration
 }
 
 // Invoke validates the input and config, then runs the module once in a
@@ -584,6 +587,9 @@ func (r *Registry) Invoke(ctx context.Context, req InvokeRequest) (*sandbox.Resu
 		return nil, v, err
 	}
 	limits := r.limitsFor(v.Manifest, v.Grant)
+	if req.TimeoutCap > 0 && req.TimeoutCap < time.Duration(limits.TimeoutMS)*time.Millisecond {
+		limits.TimeoutMS = max(1, int(req.TimeoutCap.Milliseconds()))
+	}
 
 	waitCtx, cancel := context.WithTimeout(ctx, r.cfg.QueueTimeout)
 	defer cancel()

@@ -24,7 +24,7 @@ var (
 		"testguests/loop", "testguests/membomb", "testguests/bigoutput", "testguests/panic",
 		"testguests/recursion", "testguests/logflood", "testguests/sleeper", "testguests/cpu",
 		"testguests/hostcalls", "testguests/kvuser", "testguests/httpuser", "testguests/secretuser",
-		"testguests/random", "testguests/noop", "testguests/hello", "testguests/porter",
+		"testguests/random", "testguests/noop", "testguests/hello", "testguests/porter", "testguests/flaky",
 		// built-in modules
 		"echo", "json_transform", "http_request", "text_template", "kv_counter",
 	}

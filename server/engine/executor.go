@@ -1,0 +1,542 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/server/registry"
+	"github.com/millrace/millrace/server/sandbox"
+	"github.com/millrace/millrace/server/store"
+)
+
+// Run and node statuses as stored.
+const (
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusSkipped   = "skipped"
+	StatusCanceled  = "canceled"
+)
+
+// Invoker runs one module invocation; *registry.Registry implements it.
+type Invoker interface {
+	Invoke(ctx context.Context, req registry.InvokeRequest) (*sandbox.Result, *registry.Version, error)
+}
+
+var _ Invoker = (*registry.Registry)(nil)
+
+// Executor runs workflow runs in this process, checkpointing every node in
+// the store, so a run interrupted by a crash resumes where it stopped:
+// finished nodes are not executed again, and a node that was running when
+// the process died runs once more.
+type Executor struct {
+	store       store.Store
+	invoker     Invoker
+	MaxParallel int // nodes of one run running at once; default 8
+	// sleep waits between retry attempts; tests may replace it.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// NewExecutor returns an executor over a store and an invoker.
+func NewExecutor(s store.Store, inv Invoker) *Executor {
+	return &Executor{store: s, invoker: inv, MaxParallel: 8, sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Cost limits of one CEL evaluation, so a mapping over a huge input cannot
+// hold the engine: CEL cannot loop forever, but it can be made slow.
+const (
+	celCostLimit = 10_000_000
+	celTimeout   = 5 * time.Second
+)
+
+// runState is the engine's view of one run while it executes.
+type runState struct {
+	parent   context.Context // Execute's context: done means shutdown, not failure
+	run      store.Run
+	def      *Definition
+	input    any
+	nodes    map[string]*store.NodeRun // checkpoints by node id
+	index    map[string]int
+	incoming map[string][]int // node id → edge indexes
+	outgoing map[string][]int
+	taken    map[int]bool // edge index → taken, once resolved
+	programs map[string]cel.Program
+	mu       sync.Mutex // guards nodes during parallel node execution
+}
+
+// Execute runs (or resumes) a run until it finishes and returns it.
+func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error) {
+	run, err := x.store.Run(ctx, runID)
+	if err != nil {
+		return run, err
+	}
+	if finished(run.Status) {
+		return run, nil
+	}
+	sv, err := x.store.WorkflowVersion(ctx, run.WorkflowID, run.Version)
+	if err != nil {
+		return run, fmt.Errorf("run %s: workflow %s version %d: %w", run.ID, run.WorkflowID, run.Version, err)
+	}
+	def, err := ParseDefinition(sv.Definition)
+	if err != nil {
+		return run, fmt.Errorf("run %s: stored definition: %w", run.ID, err)
+	}
+	st := &runState{parent: ctx, run: run, def: def, nodes: map[string]*store.NodeRun{}, index: map[string]int{},
+		incoming: map[string][]int{}, outgoing: map[string][]int{}, taken: map[int]bool{}, programs: map[string]cel.Program{}}
+	if st.input, err = fromJSON(run.Input); err != nil {
+		return run, fmt.Errorf("run %s: input: %w", run.ID, err)
+	}
+	for i, n := range def.Nodes {
+		st.index[n.ID] = i
+	}
+	for i, e := range def.Edges {
+		st.incoming[e.To] = append(st.incoming[e.To], i)
+		st.outgoing[e.From] = append(st.outgoing[e.From], i)
+	}
+	checkpoints, err := x.store.NodeRuns(ctx, run.ID)
+	if err != nil {
+		return run, err
+	}
+	for i := range checkpoints {
+		st.nodes[checkpoints[i].NodeID] = &checkpoints[i]
+	}
+	if run.StartedAt == nil {
+		now := time.Now()
+		st.run.StartedAt = &now
+	}
+	st.run.Status = StatusRunning
+	if err := x.store.UpdateRun(ctx, st.run); err != nil {
+		return st.run, err
+	}
+	failure := x.schedule(ctx, st)
+	if ctx.Err() != nil {
+		// Shutdown, not failure: leave the run and its in-flight nodes
+		// "running" so that the next Execute resumes them.
+		return st.run, ctx.Err()
+	}
+	return x.finish(ctx, st, failure)
+}
+
+func finished(status string) bool {
+	return status == StatusSucceeded || status == StatusFailed || status == StatusCanceled
+}
+
+// nodeDone reports whether a node's checkpoint is final.
+func nodeDone(n *store.NodeRun) bool {
+	return n != nil && n.Status != StatusRunning
+}
+
+// schedule runs nodes as their inputs resolve, in parallel up to
+// MaxParallel, and returns the error that failed the run, if any.
+func (x *Executor) schedule(ctx context.Context, st *runState) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		id  string
+		err error // non-nil: the node failed and the run must fail
+	}
+	results := make(chan result)
+	running := map[string]bool{}
+	var runErr error
+	for {
+		// Resolve edges of finished nodes, skip nodes no edge leads to.
+		progress := true
+		for progress {
+			progress = false
+			for _, n := range st.def.Nodes {
+				if nodeDone(st.nodes[n.ID]) || running[n.ID] {
+					continue
+				}
+				ready, live := st.readiness(n.ID)
+				if ready && !live {
+					if err := x.checkpoint(ctx, st, &store.NodeRun{RunID: st.run.ID, NodeID: n.ID, Status: StatusSkipped}); err != nil {
+						return err
+					}
+					progress = true
+				}
+			}
+			for i := range st.def.Nodes {
+				id := st.def.Nodes[i].ID
+				if nodeDone(st.nodes[id]) {
+					if err := st.resolveOutgoing(ctx, id); err != nil && runErr == nil {
+						runErr = err
+						cancel()
+					}
+				}
+			}
+		}
+		// Start what is ready, unless the run is failing.
+		if runErr == nil {
+			for _, n := range st.def.Nodes {
+				if len(running) >= max(1, x.MaxParallel) {
+					break
+				}
+				if nodeDone(st.nodes[n.ID]) || running[n.ID] {
+					continue
+				}
+				if ready, live := st.readiness(n.ID); ready && live {
+					running[n.ID] = true
+					go func(id string) { results <- result{id, x.runNode(ctx, st, id)} }(n.ID)
+				}
+			}
+		}
+		if len(running) == 0 {
+			return runErr
+		}
+		r := <-results
+		delete(running, r.id)
+		if r.err != nil && runErr == nil {
+			runErr = r.err
+			cancel() // stop the other branches; the run fails
+		}
+	}
+}
+
+// readiness reports whether every edge into a node is resolved, and
+// whether at least one of them was taken (the node is live). Roots are
+// ready and live.
+func (st *runState) readiness(id string) (ready, live bool) {
+	in := st.incoming[id]
+	if len(in) == 0 {
+		return true, true
+	}
+	for _, ei := range in {
+		taken, resolved := st.taken[ei]
+		if !resolved {
+			return false, false
+		}
+		live = live || taken
+	}
+	return true, live
+}
+
+// resolveOutgoing decides, once a node is final, which of its edges are
+// taken: the edge's port must be the one the node left by, and its
+// condition must hold. A skipped or failed node takes no edge.
+func (st *runState) resolveOutgoing(ctx context.Context, id string) error {
+	n := st.nodes[id]
+	for _, ei := range st.outgoing[id] {
+		if _, done := st.taken[ei]; done {
+			continue
+		}
+		e := st.def.Edges[ei]
+		port := e.Port
+		if port == "" {
+			port = abi.DefaultOutputPort
+		}
+		take := n.Port != "" && port == n.Port && (n.Status == StatusSucceeded || n.Status == StatusFailed)
+		if take && e.When != "" {
+			ok, err := st.condition(ctx, ei, n)
+			if err != nil {
+				return fmt.Errorf("edges[%d] (%s → %s): condition: %w", ei, e.From, e.To, err)
+			}
+			take = ok
+		}
+		st.taken[ei] = take
+	}
+	return nil
+}
+
+// vars builds the CEL activation: the run input, finished nodes and the
+// run itself.
+func (st *runState) vars() (map[string]any, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	nodes := map[string]any{}
+	for id, n := range st.nodes {
+		if !nodeDone(n) || n.Status == StatusSkipped || n.Status == StatusCanceled {
+			continue
+		}
+		out, err := fromJSON(n.Output)
+		if err != nil {
+			return nil, fmt.Errorf("stored output of %s: %w", id, err)
+		}
+		nodes[id] = map[string]any{"output": out, "port": n.Port, "status": n.Status}
+	}
+	return map[string]any{
+		"input": st.input,
+		"nodes": nodes,
+		"run":   map[string]any{"id": st.run.ID, "workflow": st.run.WorkflowID, "version": int64(st.run.Version)},
+	}, nil
+}
+
+func (st *runState) program(edge bool, src string) (cel.Program, error) {
+	key := fmt.Sprint(edge) + "\x00" + src
+	st.mu.Lock()
+	p, ok := st.programs[key]
+	st.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	a, err := compileExpr(edge, src)
+	if err != nil {
+		return nil, err
+	}
+	env, _ := mappingEnv()
+	if edge {
+		env, _ = edgeEnv()
+	}
+	p, err = env.Program(a, cel.CostLimit(celCostLimit), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, err
+	}
+	st.mu.Lock()
+	st.programs[key] = p
+	st.mu.Unlock()
+	return p, nil
+}
+
+func (st *runState) eval(ctx context.Context, edge bool, src string, vars map[string]any) (json.RawMessage, bool, error) {
+	p, err := st.program(edge, src)
+	if err != nil {
+		return nil, false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, celTimeout)
+	defer cancel()
+	out, _, err := p.ContextEval(ctx, vars)
+	if err != nil {
+		return nil, false, err
+	}
+	if b, ok := out.(types.Bool); ok {
+		doc, _ := json.Marshal(bool(b))
+		return doc, bool(b), nil
+	}
+	doc, err := toJSON(out)
+	return doc, false, err
+}
+
+func (st *runState) condition(ctx context.Context, ei int, src *store.NodeRun) (bool, error) {
+	vars, err := st.vars()
+	if err != nil {
+		return false, err
+	}
+	if vars["output"], err = fromJSON(src.Output); err != nil {
+		return false, err
+	}
+	vars["port"] = src.Port
+	doc, b, err := st.eval(ctx, true, st.def.Edges[ei].When, vars)
+	if err != nil {
+		return false, err
+	}
+	if string(doc) != "true" && string(doc) != "false" {
+		return false, fmt.Errorf("produced %s, not true or false", doc)
+	}
+	return b, nil
+}
+
+// nodeInput computes a node's input: its mapping, else the output of its
+// only upstream node, else the run input.
+func (st *runState) nodeInput(ctx context.Context, n *Node) (json.RawMessage, error) {
+	vars, err := st.vars()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case n.Input != nil && n.Input.Expression != "":
+		doc, _, err := st.eval(ctx, false, n.Input.Expression, vars)
+		if err != nil {
+			return nil, fmt.Errorf("input.expression: %w", err)
+		}
+		return doc, nil
+	case n.Input != nil:
+		obj := map[string]json.RawMessage{}
+		for name, src := range n.Input.Fields {
+			doc, _, err := st.eval(ctx, false, src, vars)
+			if err != nil {
+				return nil, fmt.Errorf("input.fields.%s: %w", name, err)
+			}
+			obj[name] = doc
+		}
+		return json.Marshal(obj)
+	}
+	if in := st.incoming[n.ID]; len(in) == 1 {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.nodes[st.def.Edges[in[0]].From].Output, nil
+	}
+	return st.run.Input, nil
+}
+
+func (x *Executor) checkpoint(ctx context.Context, st *runState, n *store.NodeRun) error {
+	// Checkpoints must land even while the run is being cancelled, or a
+	// resumed run would not know how far it got.
+	if err := x.store.PutNodeRun(context.WithoutCancel(ctx), *n); err != nil {
+		return err
+	}
+	st.mu.Lock()
+	st.nodes[n.NodeID] = n
+	st.mu.Unlock()
+	return nil
+}
+
+// runNode executes one node with its retry policy and records the
+// outcome. It returns an error only when the failure must fail the run.
+func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
+	n := &st.def.Nodes[st.index[id]]
+	st.mu.Lock()
+	prior := 0
+	if cp := st.nodes[id]; cp != nil {
+		prior = cp.Attempts // a crash interrupted an attempt
+	}
+	st.mu.Unlock()
+	maxAttempts := 1
+	if n.Retry != nil {
+		maxAttempts = n.Retry.MaxAttempts
+	}
+	// An attempt cut short by a crash is not the module's fault: it gets
+	// one more try whatever the retry policy says.
+	maxAttempts = max(maxAttempts, prior+1)
+
+	started := time.Now()
+	cp := &store.NodeRun{RunID: st.run.ID, NodeID: id, Status: StatusRunning, StartedAt: &started}
+	input, err := st.nodeInput(ctx, n)
+	if err != nil {
+		return x.nodeFailed(ctx, st, n, cp, failureOf("input", err.Error()))
+	}
+	cp.Input = input
+	moduleID, version, _ := splitModule(n.Module)
+	var failure *sandbox.Failure
+	for attempt := prior + 1; attempt <= maxAttempts; attempt++ {
+		cp.Attempts = attempt
+		if err := x.checkpoint(ctx, st, cp); err != nil {
+			return err
+		}
+		res, _, err := x.invoker.Invoke(ctx, registry.InvokeRequest{
+			ModuleID: moduleID, Version: version, Input: input, Config: n.Config,
+			TimeoutCap: time.Duration(n.TimeoutMS) * time.Millisecond,
+		})
+		switch {
+		case err != nil:
+			failure = failureOf("invoke", err.Error())
+		case res.Failure != nil:
+			failure = res.Failure
+			cp.Logs = logsJSON(res.Logs)
+		default:
+			done := time.Now()
+			cp.Status, cp.Output, cp.Port, cp.Logs, cp.Error, cp.FinishedAt = StatusSucceeded, res.Output, res.Port, logsJSON(res.Logs), "", &done
+			return x.checkpoint(ctx, st, cp)
+		}
+		if ctx.Err() != nil || attempt == maxAttempts {
+			break
+		}
+		cp.Error = failure.Error()
+		if err := x.sleep(ctx, backoff(n.Retry, attempt)); err != nil {
+			break
+		}
+	}
+	if st.parent.Err() != nil {
+		return st.parent.Err() // shutdown: the checkpoint stays "running"
+	}
+	if ctx.Err() != nil {
+		// Another branch failed the run and this one was stopped.
+		done := time.Now()
+		cp.Status, cp.Error, cp.FinishedAt = StatusCanceled, "canceled because the run failed", &done
+		return errors.Join(x.checkpoint(ctx, st, cp), ctx.Err())
+	}
+	return x.nodeFailed(ctx, st, n, cp, failure)
+}
+
+func failureOf(kind, msg string) *sandbox.Failure {
+	return &sandbox.Failure{Kind: sandbox.FailureKind(kind), Message: msg}
+}
+
+// nodeFailed records a final failure and applies the node's on_error.
+func (x *Executor) nodeFailed(ctx context.Context, st *runState, n *Node, cp *store.NodeRun, f *sandbox.Failure) error {
+	done := time.Now()
+	cp.Status, cp.Error, cp.FinishedAt = StatusFailed, f.Error(), &done
+	switch n.OnError {
+	case "continue":
+		cp.Output, cp.Port = json.RawMessage("null"), abi.DefaultOutputPort
+		return x.checkpoint(ctx, st, cp)
+	case "route":
+		cp.Output, _ = json.Marshal(map[string]string{"error": f.Message, "kind": string(f.Kind)})
+		cp.Port = abi.ErrorOutputPort
+		return x.checkpoint(ctx, st, cp)
+	}
+	cp.Port = "" // takes no edge
+	if err := x.checkpoint(ctx, st, cp); err != nil {
+		return err
+	}
+	return fmt.Errorf("node %s failed: %s", n.ID, f.Error())
+}
+
+func splitModule(ref string) (id, version string, ok bool) {
+	for i := len(ref) - 1; i >= 0; i-- {
+		if ref[i] == '@' {
+			return ref[:i], ref[i+1:], true
+		}
+	}
+	return ref, "", false
+}
+
+func logsJSON(logs []sandbox.LogRecord) json.RawMessage {
+	if logs == nil {
+		logs = []sandbox.LogRecord{}
+	}
+	b, _ := json.Marshal(logs)
+	return b
+}
+
+// backoff is the delay before attempt+1.
+func backoff(r *Retry, attempt int) time.Duration {
+	if r == nil {
+		return 0
+	}
+	base, mult, ceiling := r.BackoffMS, r.Multiplier, r.MaxBackoffMS
+	if base == 0 {
+		base = 1000
+	}
+	if mult == 0 {
+		mult = 2
+	}
+	if ceiling == 0 {
+		ceiling = 60_000
+	}
+	ms := float64(base) * math.Pow(mult, float64(attempt-1))
+	return time.Duration(min(ms, float64(ceiling))) * time.Millisecond
+}
+
+// finish stores the run's outcome. The output is an object holding the
+// output of every node that succeeded and has no outgoing edge.
+func (x *Executor) finish(ctx context.Context, st *runState, failure error) (store.Run, error) {
+	ctx = context.WithoutCancel(ctx)
+	now := time.Now()
+	st.run.FinishedAt = &now
+	switch {
+	case failure != nil:
+		st.run.Status, st.run.Error = StatusFailed, failure.Error()
+	default:
+		out := map[string]json.RawMessage{}
+		for _, n := range st.def.Nodes {
+			if cp := st.nodes[n.ID]; len(st.outgoing[n.ID]) == 0 && cp != nil && cp.Status == StatusSucceeded {
+				out[n.ID] = cp.Output
+			}
+		}
+		doc, err := json.Marshal(out)
+		if err != nil {
+			return st.run, err
+		}
+		st.run.Status, st.run.Output = StatusSucceeded, doc
+	}
+	return st.run, x.store.UpdateRun(ctx, st.run)
+}
