@@ -154,6 +154,16 @@ type Store interface {
 	PutNodeRun(ctx context.Context, n NodeRun) error
 	// NodeRuns lists a run's node checkpoints by start time.
 	NodeRuns(ctx context.Context, runID string) ([]NodeRun, error)
+	// AcquireRunLease gives owner the run's lease until the given time if
+	// nobody else holds an unexpired one (renewing is acquiring again). It
+	// returns false and the current holder's expiry otherwise, and
+	// ErrNotFound for an unknown run.
+	AcquireRunLease(ctx context.Context, runID, owner string, until time.Time) (bool, time.Time, error)
+	// ReleaseRunLease drops owner's lease, if it still holds it.
+	ReleaseRunLease(ctx context.Context, runID, owner string) error
+	// OrphanedRuns lists runs that need a worker: running with an expired
+	// lease (their worker died), or queued since before queuedBefore.
+	OrphanedRuns(ctx context.Context, now, queuedBefore time.Time, limit int) ([]string, error)
 
 	PutSecret(ctx context.Context, name string, sealed []byte) error
 	Secret(ctx context.Context, name string) ([]byte, error)

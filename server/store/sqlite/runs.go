@@ -110,3 +110,49 @@ func (s *DB) NodeRuns(ctx context.Context, runID string) ([]store.NodeRun, error
 	}
 	return out, rows.Err()
 }
+
+// AcquireRunLease takes or renews a run's lease.
+func (s *DB) AcquireRunLease(ctx context.Context, runID, owner string, until time.Time) (bool, time.Time, error) {
+	now := time.Now().UnixNano()
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET lease_owner = ?, lease_until = ?
+		WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)`, owner, until.UnixNano(), runID, owner, now)
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, until, nil
+	}
+	var holderUntil sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT lease_until FROM runs WHERE id = ?`, runID).Scan(&holderUntil)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, time.Time{}, store.ErrNotFound
+	}
+	return false, time.Unix(0, holderUntil.Int64), err
+}
+
+// ReleaseRunLease drops owner's lease.
+func (s *DB) ReleaseRunLease(ctx context.Context, runID, owner string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`, runID, owner)
+	return err
+}
+
+// OrphanedRuns lists runs that need a worker.
+func (s *DB) OrphanedRuns(ctx context.Context, now, queuedBefore time.Time, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM runs
+		WHERE (status = 'running' AND (lease_until IS NULL OR lease_until < ?))
+		   OR (status = 'queued' AND created_at < ? AND (lease_until IS NULL OR lease_until < ?))
+		ORDER BY created_at LIMIT ?`, now.UnixNano(), queuedBefore.UTC().Format(time.RFC3339Nano), now.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

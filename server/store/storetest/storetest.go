@@ -255,6 +255,48 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.JSONEq(t, `1`, string(nodes[1].Input))
 	})
 
+	t.Run("RunLeases", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		old := time.Now().Add(-time.Hour)
+		require.NoError(t, s.CreateRun(ctx, store.Run{ID: "r", WorkflowID: "w", Version: 1, Status: "running", Input: json.RawMessage(`{}`), CreatedAt: old}))
+		require.NoError(t, s.CreateRun(ctx, store.Run{ID: "q", WorkflowID: "w", Version: 1, Status: "queued", Input: json.RawMessage(`{}`), CreatedAt: old}))
+		require.NoError(t, s.CreateRun(ctx, store.Run{ID: "fresh", WorkflowID: "w", Version: 1, Status: "queued", Input: json.RawMessage(`{}`)}))
+
+		orphans, err := s.OrphanedRuns(ctx, time.Now(), time.Now().Add(-time.Minute), 10)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{"r", "q"}, orphans, "a running run without a lease and an old queued run need a worker")
+
+		until := time.Now().Add(time.Minute)
+		ok, _, err := s.AcquireRunLease(ctx, "r", "a", until)
+		require.NoError(t, err)
+		require.True(t, ok)
+		ok, holder, err := s.AcquireRunLease(ctx, "r", "b", time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		require.False(t, ok, "b cannot take a's live lease")
+		require.WithinDuration(t, until, holder, time.Millisecond)
+		ok, _, err = s.AcquireRunLease(ctx, "r", "a", time.Now().Add(2*time.Minute))
+		require.NoError(t, err)
+		require.True(t, ok, "the holder renews")
+
+		orphans, err = s.OrphanedRuns(ctx, time.Now(), time.Now().Add(-time.Minute), 10)
+		require.NoError(t, err)
+		require.Equal(t, []string{"q"}, orphans, "a leased run is not orphaned")
+		orphans, err = s.OrphanedRuns(ctx, time.Now().Add(time.Hour), time.Now().Add(-time.Minute), 10)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{"r", "q"}, orphans, "an expired lease is")
+
+		require.NoError(t, s.ReleaseRunLease(ctx, "r", "b"), "releasing someone else's lease does nothing")
+		ok, _, _ = s.AcquireRunLease(ctx, "r", "b", time.Now().Add(time.Minute))
+		require.False(t, ok)
+		require.NoError(t, s.ReleaseRunLease(ctx, "r", "a"))
+		ok, _, _ = s.AcquireRunLease(ctx, "r", "b", time.Now().Add(time.Minute))
+		require.True(t, ok, "a released lease is free")
+
+		_, _, err = s.AcquireRunLease(ctx, "nope", "a", until)
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
 	t.Run("ErrorsWrap", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := newStore(t), context.Background()
