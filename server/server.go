@@ -23,6 +23,7 @@ import (
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 )
 
 // Version is the server's version, set at build time with -ldflags.
@@ -41,6 +42,9 @@ type Config struct {
 	// Ready, if set, is called once the server serves and its built-in
 	// modules are installed.
 	Ready func(addr string)
+	// RunLeaseTTL bounds how long a run whose worker died waits before it
+	// resumes; default 30 s.
+	RunLeaseTTL time.Duration
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
@@ -94,8 +98,26 @@ func Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(cfg.Out, "\nMillrace created an admin API token. It is shown only this once; keep it safe:\n\n    %s\n\n", adminToken)
 	}
 
+	workflows := engine.NewWorkflows(db, reg)
+	executor := engine.NewExecutor(db, reg)
+	if cfg.RunLeaseTTL > 0 {
+		executor.LeaseTTL = cfg.RunLeaseTTL
+	}
+	queue, err := engine.NewQueue(ctx, riversqlite.New(db.SQL()), executor, engine.QueueConfig{})
+	if err != nil {
+		return err
+	}
+	if err := queue.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		queue.Stop(stopCtx)
+	}()
+
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: engine.NewWorkflows(db, reg), Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: engine.NewRuns(db, workflows, queue), Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

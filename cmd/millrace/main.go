@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/server"
@@ -72,7 +73,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return server.Run(ctx, server.Config{Addr: *addr, DataDir: *data, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout})
+	cfg := server.Config{Addr: *addr, DataDir: *data, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout}
+	if v := os.Getenv("MILLRACE_RUN_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("MILLRACE_RUN_LEASE=%q: want a duration of at least 1s, such as 30s", v)
+		}
+		cfg.RunLeaseTTL = d
+	}
+	return server.Run(ctx, cfg)
 }
 
 func pack(args []string, stderr io.Writer) error {

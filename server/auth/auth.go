@@ -31,13 +31,14 @@ const (
 	ScopeTokensAdmin    Scope = "tokens:admin" // create, list and revoke tokens
 	ScopeWorkflowsRead  Scope = "workflows:read"
 	ScopeWorkflowsWrite Scope = "workflows:write" // save, publish and delete workflows
+	ScopeWorkflowsRun   Scope = "workflows:run"   // start runs
 	// ScopeAll holds every scope, including scopes added by later versions:
 	// the first admin token has it, so an upgrade cannot lock the admin out.
 	ScopeAll Scope = "*"
 )
 
 // AllScopes lists every concrete scope.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite}
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,13 +44,18 @@ type Executor struct {
 	store       store.Store
 	invoker     Invoker
 	MaxParallel int // nodes of one run running at once; default 8
+	// Owner names this executor in run leases; LeaseTTL is how long a
+	// lease lasts without renewal, which bounds how long a run whose
+	// worker died waits before another worker resumes it.
+	Owner    string
+	LeaseTTL time.Duration
 	// sleep waits between retry attempts; tests may replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // NewExecutor returns an executor over a store and an invoker.
 func NewExecutor(s store.Store, inv Invoker) *Executor {
-	return &Executor{store: s, invoker: inv, MaxParallel: 8, sleep: sleepCtx}
+	return &Executor{store: s, invoker: inv, MaxParallel: 8, Owner: "executor-" + randomID(), LeaseTTL: 30 * time.Second, sleep: sleepCtx}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -84,7 +91,23 @@ type runState struct {
 	mu       sync.Mutex // guards nodes during parallel node execution
 }
 
-// Execute runs (or resumes) a run until it finishes and returns it.
+// LeaseHeldError means another worker is executing the run.
+type LeaseHeldError struct {
+	RunID string
+	Until time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("run %s is being executed by another worker (lease until %s)", e.RunID, e.Until.Format(time.RFC3339))
+}
+
+// errLeaseLost ends an execution whose lease could not be renewed: another
+// worker may take the run over, so this one must stop.
+var errLeaseLost = errors.New("lost the run's lease")
+
+// Execute runs (or resumes) a run until it finishes and returns it. Only
+// the holder of the run's lease executes it; a *LeaseHeldError says
+// another worker does. Executing a finished run does nothing.
 func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error) {
 	run, err := x.store.Run(ctx, runID)
 	if err != nil {
@@ -92,6 +115,22 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	}
 	if finished(run.Status) {
 		return run, nil
+	}
+	ok, until, err := x.store.AcquireRunLease(ctx, runID, x.Owner, time.Now().Add(x.LeaseTTL))
+	if err != nil {
+		return run, err
+	}
+	if !ok {
+		return run, &LeaseHeldError{RunID: runID, Until: until}
+	}
+	defer x.store.ReleaseRunLease(context.WithoutCancel(ctx), runID, x.Owner)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go x.renew(ctx, cancel, runID)
+	// Re-read: the run may have finished between the first read and the
+	// lease (another worker completed it and released).
+	if run, err = x.store.Run(ctx, runID); err != nil || finished(run.Status) {
+		return run, err
 	}
 	sv, err := x.store.WorkflowVersion(ctx, run.WorkflowID, run.Version)
 	if err != nil {
@@ -135,6 +174,34 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 		return st.run, ctx.Err()
 	}
 	return x.finish(ctx, st, failure)
+}
+
+// renew keeps the lease alive while the run executes, and stops the
+// execution when it cannot.
+func (x *Executor) renew(ctx context.Context, cancel context.CancelCauseFunc, runID string) {
+	t := time.NewTicker(x.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ok, _, err := x.store.AcquireRunLease(ctx, runID, x.Owner, time.Now().Add(x.LeaseTTL))
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil || !ok {
+				cancel(errLeaseLost)
+				return
+			}
+		}
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func finished(status string) bool {

@@ -21,6 +21,7 @@ import (
 type Deps struct {
 	Registry  *registry.Registry
 	Workflows *engine.Workflows
+	Runs      *engine.Runs
 	Tokens    *auth.Tokens
 	Vault     *secrets.Vault
 	Store     store.Store

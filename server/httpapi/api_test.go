@@ -26,6 +26,7 @@ import (
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/stretchr/testify/require"
 )
 
@@ -61,7 +62,12 @@ func setup(t *testing.T) *fixture {
 	admin, err := tokens.Bootstrap(ctx)
 	require.NoError(t, err)
 	require.NotEmpty(t, admin)
-	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: engine.NewWorkflows(db, reg), Tokens: tokens, Vault: vault, Store: db, Version: "test"}, 49<<20))
+	workflows := engine.NewWorkflows(db, reg)
+	queue, err := engine.NewQueue(ctx, riversqlite.New(db.SQL()), engine.NewExecutor(db, reg), engine.QueueConfig{})
+	require.NoError(t, err)
+	require.NoError(t, queue.Start(ctx))
+	t.Cleanup(func() { queue.Stop(context.Background()) })
+	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: engine.NewRuns(db, workflows, queue), Tokens: tokens, Vault: vault, Store: db, Version: "test"}, 49<<20))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, admin: admin, tokens: tokens}
 }
@@ -351,6 +357,9 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 					if strings.HasPrefix(path, "/v1/tokens") {
 						return "tok_000000000000"
 					}
+					if strings.HasPrefix(path, "/v1/runs") {
+						return "run_000000000000000000000"
+					}
 					return "echo"
 				}
 				return "NAME"
@@ -373,7 +382,7 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 	}
 	slices.Sort(open)
 	require.Equal(t, []string{"healthz", "readyz"}, open)
-	require.GreaterOrEqual(t, ops, 21)
+	require.GreaterOrEqual(t, ops, 23)
 }
 
 // The committed openapi.json matches what the server serves. Run

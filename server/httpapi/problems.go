@@ -31,6 +31,10 @@ func problem(ctx context.Context, err error) error {
 		}
 		return huma.NewError(http.StatusUnprocessableEntity, "the workflow is not valid: "+ie.Error(), details...)
 	}
+	var np *engine.NotPublishedError
+	if errors.As(err, &np) {
+		return huma.Error409Conflict(np.Error())
+	}
 	var nf *engine.NotFoundError
 	if errors.As(err, &nf) {
 		return huma.Error404NotFound(nf.Error())

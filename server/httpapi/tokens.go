@@ -27,7 +27,7 @@ func toTokenInfo(t store.Token) tokenInfo {
 type createTokenInput struct {
 	Body struct {
 		Name   string   `json:"name" minLength:"1" maxLength:"100"`
-		Scopes []string `json:"scopes" maxItems:"16" doc:"Any of modules:read, modules:write, modules:grant, modules:invoke, secrets:read, secrets:write, tokens:admin, workflows:read, workflows:write; or * for every scope, present and future."`
+		Scopes []string `json:"scopes" maxItems:"16" doc:"Any of modules:read, modules:write, modules:grant, modules:invoke, secrets:read, secrets:write, tokens:admin, workflows:read, workflows:write, workflows:run; or * for every scope, present and future."`
 	}
 }
 

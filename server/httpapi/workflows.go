@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -40,7 +41,52 @@ type listWorkflowsOutput struct {
 	}
 }
 
+type startRunInput struct {
+	WorkflowIDPath
+	Body struct {
+		Input   any `json:"input,omitempty" doc:"The run input, checked against the workflow's input_schema."`
+		Version int `json:"version,omitempty" minimum:"0" doc:"A published version; 0 or absent means the latest."`
+	}
+}
+
+type runOutput struct {
+	Body *engine.RunView
+}
+
 func registerWorkflows(api huma.API, d *Deps) {
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "start-run", Method: http.MethodPost, Path: "/v1/workflows/{id}/runs", Tags: []string{"runs"},
+		Summary:       "Start a run (manual trigger)",
+		Description:   "Creates a run of the latest published version (or the one named) and queues it; the answer comes at once with the run's id. Follow it with GET /v1/runs/{id}.",
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+	}, auth.ScopeWorkflowsRun), func(ctx context.Context, in *startRunInput) (*runOutput, error) {
+		var input json.RawMessage
+		if in.Body.Input != nil {
+			var err error
+			if input, err = json.Marshal(in.Body.Input); err != nil {
+				return nil, huma.Error422UnprocessableEntity("input: " + err.Error())
+			}
+		}
+		run, err := d.Runs.Start(ctx, in.ID, in.Body.Version, input, "manual")
+		if err != nil {
+			return nil, problem(ctx, err)
+		}
+		return &runOutput{Body: run}, nil
+	})
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "get-run", Method: http.MethodGet, Path: "/v1/runs/{id}", Tags: []string{"runs"},
+		Summary: "Get a run with its node timeline: inputs, outputs, logs, attempts, timings, errors", Errors: []int{http.StatusNotFound},
+	}, auth.ScopeWorkflowsRead), func(ctx context.Context, in *struct {
+		ID string `path:"id" pattern:"^run_[0-9a-f]{21}$" doc:"Run id."`
+	}) (*runOutput, error) {
+		run, err := d.Runs.Get(ctx, in.ID)
+		if err != nil {
+			return nil, problem(ctx, err)
+		}
+		return &runOutput{Body: run}, nil
+	})
+
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "save-workflow", Method: http.MethodPut, Path: "/v1/workflows/{id}", Tags: []string{"workflows"},
 		Summary:     "Create a workflow or replace its draft",

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/millrace/millrace/server/internal/testguests"
 	"github.com/stretchr/testify/require"
@@ -63,6 +64,26 @@ func TestWorkflowLifecycle(t *testing.T) {
 
 	r = f.doJSON(t, http.MethodGet, "/v1/workflows", nil)
 	require.Len(t, r.json(t)["workflows"], 1)
+
+	// Run it: the manual trigger answers at once; the run finishes in the
+	// background, taking the branch the module chose.
+	r = f.doJSON(t, http.MethodPost, "/v1/workflows/branching/runs", map[string]any{"input": map[string]any{"big": true}})
+	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
+	runID := r.json(t)["id"].(string)
+	var run map[string]any
+	require.Eventually(t, func() bool {
+		run = f.doJSON(t, http.MethodGet, "/v1/runs/"+runID, nil).json(t)
+		return run["status"] == "succeeded" || run["status"] == "failed"
+	}, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, "succeeded", run["status"], run["error"])
+	statuses := map[string]string{}
+	for _, n := range run["nodes"].([]any) {
+		statuses[n.(map[string]any)["id"].(string)] = n.(map[string]any)["status"].(string)
+	}
+	require.Equal(t, map[string]string{"decide": "succeeded", "yes": "succeeded", "no": "skipped"}, statuses)
+	require.Equal(t, http.StatusNotFound, f.doJSON(t, http.MethodGet, "/v1/runs/run_0000000000000deadbeef", nil).status)
+	r = f.doJSON(t, http.MethodPost, "/v1/workflows/nope/runs", map[string]any{})
+	require.Equal(t, http.StatusNotFound, r.status)
 
 	// Revoking a grant makes publishing fail again, naming the node.
 	r = f.doJSON(t, http.MethodDelete, "/v1/modules/porter/versions/1.0.0", nil)

@@ -47,6 +47,19 @@ func CompileSchema(field string, raw json.RawMessage) error {
 	return err
 }
 
+// CheckAgainstSchema validates doc against a JSON Schema given as raw
+// JSON; failures are *Error at field plus the failing path.
+func CheckAgainstSchema(field string, schema, doc json.RawMessage) error {
+	if len(schema) == 0 {
+		return nil
+	}
+	sch, err := compileSchema(field, schema)
+	if err != nil {
+		return err
+	}
+	return (&versionSchemas{}).validate(field, sch, doc, "null")
+}
+
 func compileSchema(field string, raw json.RawMessage) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
@@ -128,7 +141,11 @@ func (vs *versionSchemas) validate(field string, sch *jsonschema.Schema, raw jso
 	for _, p := range leaf.InstanceLocation {
 		loc += "." + p
 	}
-	return &Error{Kind: KindInvalid, Field: loc, Msg: fmt.Sprintf("does not match the module's %s schema: %s", schemaName(field), strings.TrimSpace(leaf.ErrorKind.LocalizedString(printer))), Err: err}
+	what := "the module's " + schemaName(field) + " schema"
+	if field != "input" && field != "config" {
+		what = "its schema"
+	}
+	return &Error{Kind: KindInvalid, Field: loc, Msg: fmt.Sprintf("does not match %s: %s", what, strings.TrimSpace(leaf.ErrorKind.LocalizedString(printer))), Err: err}
 }
 
 func schemaName(field string) string {

@@ -47,6 +47,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return s, nil
 }
 
+// SQL returns the underlying pool, for River's SQLite driver, which keeps
+// its job tables in the same database.
+func (s *DB) SQL() *sql.DB { return s.db }
+
 // Ping checks that the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 

@@ -1,0 +1,194 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// RunArgs is the River job that executes one workflow run. One job runs a
+// whole run (nodes execute in process, checkpointed in the store): River
+// completes jobs in batches every ~250 ms, so a job per node would add
+// that much to every hop (see ../shared/reference/river-measured.md).
+type RunArgs struct {
+	RunID string `json:"run_id"`
+}
+
+// Kind names the job kind in River's tables.
+func (RunArgs) Kind() string { return "workflow_run" }
+
+type runWorker struct {
+	river.WorkerDefaults[RunArgs]
+	exec *Executor
+}
+
+// Timeout is unlimited: a run may be long, and each module invocation
+// has its own timeout.
+func (w *runWorker) Timeout(*river.Job[RunArgs]) time.Duration { return -1 }
+
+func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
+	_, err := w.exec.Execute(ctx, job.Args.RunID)
+	var held *LeaseHeldError
+	if errors.As(err, &held) {
+		// Someone else executes it; look again when their lease would
+		// have expired, in case they died.
+		return river.JobSnooze(max(time.Until(held.Until), time.Second))
+	}
+	return err
+}
+
+// QueueConfig tunes the durable queue.
+type QueueConfig struct {
+	Workers int // runs executed at once by this process; default 16
+	// RecoverEvery is how often orphaned runs (their worker died) are
+	// looked for and queued again; default a third of the lease TTL.
+	RecoverEvery time.Duration
+	// QueuedGrace is how long a queued run may wait for its job before
+	// it is considered lost and queued again; default 10 minutes.
+	QueuedGrace time.Duration
+	Logger      *slog.Logger
+}
+
+// Queue executes runs durably through River.
+type Queue struct {
+	insert  func(ctx context.Context, runID string) error
+	start   func(ctx context.Context) error
+	stop    func(ctx context.Context) error
+	exec    *Executor
+	cfg     QueueConfig
+	stopped chan struct{}
+	cancel  context.CancelFunc
+	// requeued remembers when recovery last queued each run; only the
+	// recovery goroutine touches it.
+	requeued map[string]time.Time
+}
+
+// NewQueue migrates River's tables and prepares a client on driver. The
+// executor's runs are the queue's jobs.
+func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec *Executor, cfg QueueConfig) (*Queue, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 16
+	}
+	if cfg.RecoverEvery <= 0 {
+		cfg.RecoverEvery = exec.LeaseTTL / 3
+	}
+	if cfg.QueuedGrace <= 0 {
+		cfg.QueuedGrace = 10 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	migrator, err := rivermigrate.New(driver, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, fmt.Errorf("migrating River's tables: %w", err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &runWorker{exec: exec})
+	client, err := river.NewClient(driver, &river.Config{
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Workers: workers,
+		// Fetch promptly: a webhook waits for its run.
+		FetchCooldown:     5 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+		// Our own recovery (leases) resumes runs of dead workers within
+		// the lease TTL; River's rescue is only a backstop.
+		RescueStuckJobsAfter: 15 * time.Minute,
+		MaxAttempts:          25,
+		Logger:               cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Queue{
+		insert: func(ctx context.Context, runID string) error {
+			_, err := client.Insert(ctx, RunArgs{RunID: runID}, nil)
+			return err
+		},
+		start:    client.Start,
+		stop:     client.Stop,
+		exec:     exec,
+		cfg:      cfg,
+		stopped:  make(chan struct{}),
+		requeued: map[string]time.Time{},
+	}, nil
+}
+
+// Enqueue schedules a run for execution.
+func (q *Queue) Enqueue(ctx context.Context, runID string) error { return q.insert(ctx, runID) }
+
+// Start starts working jobs and the recovery loop. Runs left running by a
+// previous process are queued again at once.
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.start(ctx); err != nil {
+		return err
+	}
+	ctx, q.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go q.recoverLoop(ctx)
+	return nil
+}
+
+// Stop stops fetching, waits for running jobs and the recovery loop. Runs
+// interrupted by the stop stay "running" and resume on the next start.
+func (q *Queue) Stop(ctx context.Context) error {
+	if q.cancel == nil {
+		return nil
+	}
+	q.cancel()
+	<-q.stopped
+	return q.stop(ctx)
+}
+
+func (q *Queue) recoverLoop(ctx context.Context) {
+	defer close(q.stopped)
+	t := time.NewTicker(q.cfg.RecoverEvery)
+	defer t.Stop()
+	for {
+		q.recoverOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// recoverOnce queues again runs whose worker died (their lease expired)
+// and queued runs whose job was lost. A duplicate job is harmless: the
+// lease admits one executor, and a finished run is not executed again.
+func (q *Queue) recoverOnce(ctx context.Context) {
+	now := time.Now()
+	ids, err := q.exec.store.OrphanedRuns(ctx, now, now.Add(-q.cfg.QueuedGrace), 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			q.cfg.Logger.Warn("looking for orphaned runs", "err", err)
+		}
+		return
+	}
+	for id, at := range q.requeued {
+		if now.Sub(at) > 2*q.exec.LeaseTTL {
+			delete(q.requeued, id)
+		}
+	}
+	for _, id := range ids {
+		// A run queued again recently is waiting for a worker; don't
+		// pile up jobs for it.
+		if _, recent := q.requeued[id]; recent {
+			continue
+		}
+		q.requeued[id] = now
+		if err := q.insert(ctx, id); err != nil {
+			q.cfg.Logger.Warn("queueing an orphaned run", "run", id, "err", err)
+			continue
+		}
+		q.cfg.Logger.Info("resuming an orphaned run", "run", id)
+	}
+}
