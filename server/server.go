@@ -99,7 +99,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	workflows := engine.NewWorkflows(db, reg)
+	events := engine.NewBus(10_000)
 	executor := engine.NewExecutor(db, reg)
+	executor.Events = events
 	if cfg.RunLeaseTTL > 0 {
 		executor.LeaseTTL = cfg.RunLeaseTTL
 	}
@@ -117,7 +119,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: engine.NewRuns(db, workflows, queue), Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: engine.NewRuns(db, workflows, queue, events), Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

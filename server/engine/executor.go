@@ -49,6 +49,8 @@ type Executor struct {
 	// worker died waits before another worker resumes it.
 	Owner    string
 	LeaseTTL time.Duration
+	// Events, if set, receives run and node events.
+	Events *Bus
 	// sleep waits between retry attempts; tests may replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -167,6 +169,7 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	if err := x.store.UpdateRun(ctx, st.run); err != nil {
 		return st.run, err
 	}
+	x.Events.Publish(Event{Type: "run.started", RunID: run.ID, Status: StatusRunning})
 	failure := x.schedule(ctx, st)
 	if ctx.Err() != nil {
 		// Shutdown, not failure: leave the run and its in-flight nodes
@@ -453,6 +456,14 @@ func (x *Executor) checkpoint(ctx context.Context, st *runState, n *store.NodeRu
 	st.mu.Lock()
 	st.nodes[n.NodeID] = n
 	st.mu.Unlock()
+	ev := Event{Type: "node.finished", RunID: n.RunID, NodeID: n.NodeID, Status: n.Status}
+	if n.Status == StatusRunning {
+		ev.Type = "node.started"
+		ev.Data, _ = json.Marshal(map[string]int{"attempt": n.Attempts})
+	} else if n.Error != "" {
+		ev.Data, _ = json.Marshal(map[string]string{"error": n.Error})
+	}
+	x.Events.Publish(ev)
 	return nil
 }
 
@@ -491,6 +502,10 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 		res, _, err := x.invoker.Invoke(ctx, registry.InvokeRequest{
 			ModuleID: moduleID, Version: version, Input: input, Config: n.Config,
 			TimeoutCap: time.Duration(n.TimeoutMS) * time.Millisecond,
+			OnProgress: func(p sandbox.Progress) {
+				data, _ := json.Marshal(p)
+				x.Events.Publish(Event{Type: "node.progress", RunID: st.run.ID, NodeID: id, Data: data})
+			},
 		})
 		switch {
 		case err != nil:
@@ -605,5 +620,10 @@ func (x *Executor) finish(ctx context.Context, st *runState, failure error) (sto
 		}
 		st.run.Status, st.run.Output = StatusSucceeded, doc
 	}
-	return st.run, x.store.UpdateRun(ctx, st.run)
+	if err := x.store.UpdateRun(ctx, st.run); err != nil {
+		return st.run, err
+	}
+	data, _ := json.Marshal(map[string]string{"error": st.run.Error})
+	x.Events.Publish(Event{Type: "run.finished", RunID: st.run.ID, Status: st.run.Status, Data: data})
+	return st.run, nil
 }

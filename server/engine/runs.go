@@ -16,11 +16,38 @@ type Runs struct {
 	store     store.Store
 	workflows *Workflows
 	queue     *Queue
+	events    *Bus
 }
 
-// NewRuns returns the runs service; runs execute through queue.
-func NewRuns(s store.Store, w *Workflows, q *Queue) *Runs {
-	return &Runs{store: s, workflows: w, queue: q}
+// NewRuns returns the runs service; runs execute through queue and report
+// on events.
+func NewRuns(s store.Store, w *Workflows, q *Queue, events *Bus) *Runs {
+	return &Runs{store: s, workflows: w, queue: q, events: events}
+}
+
+// Events returns the bus the runs report on.
+func (r *Runs) Events() *Bus { return r.events }
+
+// Wait blocks until a run finishes (or ctx ends) and returns it. It
+// listens to this process's events and also polls the store, since
+// another process may be executing the run.
+func (r *Runs) Wait(ctx context.Context, id string) (*RunView, error) {
+	ch, _, stop := r.events.Subscribe(0, func(e Event) bool { return e.RunID == id && e.Type == "run.finished" })
+	defer stop()
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		v, err := r.Get(ctx, id)
+		if err != nil || finished(v.Status) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-ch:
+		case <-poll.C:
+		}
+	}
 }
 
 // RunView is a run with its node timeline, as the API shows it.

@@ -63,11 +63,14 @@ func setup(t *testing.T) *fixture {
 	require.NoError(t, err)
 	require.NotEmpty(t, admin)
 	workflows := engine.NewWorkflows(db, reg)
-	queue, err := engine.NewQueue(ctx, riversqlite.New(db.SQL()), engine.NewExecutor(db, reg), engine.QueueConfig{})
+	events := engine.NewBus(1000)
+	executor := engine.NewExecutor(db, reg)
+	executor.Events = events
+	queue, err := engine.NewQueue(ctx, riversqlite.New(db.SQL()), executor, engine.QueueConfig{})
 	require.NoError(t, err)
 	require.NoError(t, queue.Start(ctx))
 	t.Cleanup(func() { queue.Stop(context.Background()) })
-	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: engine.NewRuns(db, workflows, queue), Tokens: tokens, Vault: vault, Store: db, Version: "test"}, 49<<20))
+	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: engine.NewRuns(db, workflows, queue, events), Tokens: tokens, Vault: vault, Store: db, Version: "test"}, 49<<20))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, admin: admin, tokens: tokens}
 }
