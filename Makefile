@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: all build run test bench fuzz web modules vet fmt-check openapi clean
+.PHONY: all build run test bench fuzz web modules vet fmt-check openapi clean postgres
 
 all: build
 
@@ -50,7 +50,12 @@ vet:
 	cd guest-sdk && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd modules && $(GO) vet ./...
 
-test: web modules fmt-check vet
+# The store tests start a throwaway PostgreSQL from the installed server
+# binaries when DATABASE_URL is unset; this installs them if missing.
+postgres:
+	@sh scripts/ensure-postgres.sh
+
+test: postgres web modules fmt-check vet
 	$(GO) test -count=1 ./...
 	cd guest-sdk && $(GO) test -count=1 ./...
 	cd modules && $(GO) test -count=1 ./...
@@ -58,7 +63,7 @@ test: web modules fmt-check vet
 # Benchmarks (see BENCHMARKS.md). BENCH_COUNT runs of each, for medians.
 BENCH_COUNT ?= 5
 bench: modules
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m ./server/sandbox/ | tee build/bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m ./server/sandbox/ ./server/engine/ | tee build/bench.txt
 
 # Short runs of every fuzz target (the seed corpora also run in make test).
 FUZZTIME ?= 30s
@@ -70,6 +75,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzHostFunctions -fuzztime $(FUZZTIME) ./server/sandbox/
 	$(GO) test -run '^$$' -fuzz FuzzUpload -fuzztime $(FUZZTIME) ./server/registry/
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
+	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:

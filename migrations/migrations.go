@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-//go:embed sqlite/*.sql
+//go:embed sqlite/*.sql postgres/*.sql
 var files embed.FS
 
 // Migration is one numbered schema step.
@@ -22,7 +22,8 @@ type Migration struct {
 	Down    string
 }
 
-// For returns the migrations of a dialect ("sqlite"), in version order.
+// For returns the migrations of a dialect ("sqlite" or "postgres"), in
+// version order.
 func For(dialect string) ([]Migration, error) {
 	entries, err := fs.ReadDir(files, dialect)
 	if err != nil {

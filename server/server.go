@@ -22,7 +22,11 @@ import (
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/secrets"
+	"github.com/millrace/millrace/server/store"
+	"github.com/millrace/millrace/server/store/postgres"
 	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/millrace/millrace/server/trigger"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 )
 
@@ -34,7 +38,10 @@ type Config struct {
 	Addr      string // listen address, default 127.0.0.1:8080
 	DataDir   string // database, secret key and compiled-code cache
 	SecretKey string // base64 AES-256 key; empty means DataDir/secret.key
-	Registry  registry.Config
+	// DatabaseURL, if set, selects PostgreSQL (a postgres:// URL) instead
+	// of the SQLite file in DataDir. Several servers may share one.
+	DatabaseURL string
+	Registry    registry.Config
 	// Out receives the one-time admin token and start-up messages.
 	Out io.Writer
 	// Listener, if set, is used instead of listening on Addr (tests).
@@ -62,7 +69,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "millrace.db"))
+	db, newQueue, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -105,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.RunLeaseTTL > 0 {
 		executor.LeaseTTL = cfg.RunLeaseTTL
 	}
-	queue, err := engine.NewQueue(ctx, riversqlite.New(db.SQL()), executor, engine.QueueConfig{})
+	queue, err := newQueue(ctx, executor)
 	if err != nil {
 		return err
 	}
@@ -118,8 +125,23 @@ func Run(ctx context.Context, cfg Config) error {
 		queue.Stop(stopCtx)
 	}()
 
+	runs := engine.NewRuns(db, workflows, queue, events)
+	// Triggers start after the queue, so that the runs they start (missed
+	// cron ticks among them) are worked, and stop before it.
+	triggers := trigger.New(db, runs, vault, trigger.Config{})
+	follower := trigger.NewFollower(triggers)
+	if err := follower.Start(ctx); err != nil {
+		return err
+	}
+	defer follower.Stop()
+	scheduler := trigger.NewScheduler(triggers, trigger.SchedulerConfig{})
+	if err := scheduler.Start(ctx); err != nil {
+		return err
+	}
+	defer scheduler.Stop()
+
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: engine.NewRuns(db, workflows, queue, events), Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {
@@ -168,6 +190,39 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return nil
+}
+
+// openDatabase opens the database cfg selects, and returns with it how to
+// make the job queue on it: River keeps its tables in the same database,
+// through the driver that matches.
+func openDatabase(ctx context.Context, cfg Config) (store.Store, func(context.Context, *engine.Executor) (*engine.Queue, error), error) {
+	if cfg.DatabaseURL != "" {
+		db, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (the database is the one -database-url or DATABASE_URL names; leave both empty for SQLite)", err)
+		}
+		slog.Info("database", "kind", "postgresql", "url", postgres.Redact(cfg.DatabaseURL))
+		return db, func(ctx context.Context, exec *engine.Executor) (*engine.Queue, error) {
+			var q *engine.Queue
+			// River's migrator takes no lock of its own: servers starting
+			// together must not both create its tables.
+			err := db.WithMigrationLock(ctx, func(ctx context.Context) error {
+				var err error
+				q, err = engine.NewQueue(ctx, riverpgxv5.New(db.Pool()), exec, engine.QueueConfig{})
+				return err
+			})
+			return q, err
+		}, nil
+	}
+	path := filepath.Join(cfg.DataDir, "millrace.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	slog.Info("database", "kind", "sqlite", "path", path)
+	return db, func(ctx context.Context, exec *engine.Executor) (*engine.Queue, error) {
+		return engine.NewQueue(ctx, riversqlite.New(db.SQL()), exec, engine.QueueConfig{})
+	}, nil
 }
 
 func registryMaxMemory(c registry.Config) int {

@@ -1,6 +1,6 @@
 // Command millrace is the Millrace server and its small toolbox.
 //
-//	millrace serve [-addr 127.0.0.1:8080] [-data ./data]
+//	millrace serve [-addr 127.0.0.1:8080] [-data ./data] [-database-url postgres://…]
 //	millrace pack -manifest manifest.json -o out.wasm in.wasm
 //	millrace version
 package main
@@ -18,6 +18,9 @@ import (
 
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/server"
+	// Cron triggers name IANA time zones; embed the database so they
+	// work on machines without /usr/share/zoneinfo (containers).
+	_ "time/tzdata"
 )
 
 func main() {
@@ -30,7 +33,9 @@ func main() {
 }
 
 const usage = `usage:
-  millrace serve [-addr ADDR] [-data DIR]   run the server (env: MILLRACE_ADDR, MILLRACE_DATA, MILLRACE_SECRET_KEY)
+  millrace serve [-addr ADDR] [-data DIR] [-database-url URL]
+                                             run the server (env: MILLRACE_ADDR, MILLRACE_DATA,
+                                             DATABASE_URL, MILLRACE_SECRET_KEY)
   millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
   millrace version                           print the version
 `
@@ -70,10 +75,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", envOr("MILLRACE_ADDR", "127.0.0.1:8080"), "listen address")
 	data := fs.String("data", envOr("MILLRACE_DATA", "data"), "data directory (database, secret key, compiled-code cache)")
+	// The env default is applied after parsing, not as the flag's default,
+	// so that -h never prints a password.
+	databaseURL := fs.String("database-url", "", "PostgreSQL URL, postgres://user:password@host/db (default $DATABASE_URL; empty keeps SQLite in the data directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := server.Config{Addr: *addr, DataDir: *data, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout}
+	if *databaseURL == "" {
+		*databaseURL = os.Getenv("DATABASE_URL")
+	}
+	cfg := server.Config{Addr: *addr, DataDir: *data, DatabaseURL: *databaseURL, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout}
 	if v := os.Getenv("MILLRACE_RUN_LEASE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {

@@ -396,10 +396,8 @@ func TestTimeout(t *testing.T) {
 	})
 	p := policy(t, fmt.Sprintf("http://127.0.0.1:%d", s.port))
 	p.Timeout = 100 * time.Millisecond
-	start := time.Now()
 	_, err := p.Do(t.Context(), get(s.URL+"/slow"))
 	requireErrno(t, err, abi.ErrnoTimeout, fmt.Sprintf("http://127.0.0.1:%d: timed out after 100ms", s.port))
-	require.Less(t, time.Since(start), 5*time.Second)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	_, err = p.Do(t.Context(), get(s.URL+"/slow-body"))

@@ -51,6 +51,10 @@ type Executor struct {
 	LeaseTTL time.Duration
 	// Events, if set, receives run and node events.
 	Events *Bus
+
+	mu     sync.Mutex
+	active map[string]context.CancelCauseFunc // runs executing here
+
 	// sleep waits between retry attempts; tests may replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -107,6 +111,22 @@ func (e *LeaseHeldError) Error() string {
 // worker may take the run over, so this one must stop.
 var errLeaseLost = errors.New("lost the run's lease")
 
+// errRunCanceled ends an execution because a user canceled the run.
+var errRunCanceled = errors.New("the run was canceled")
+
+// Cancel stops a run executing in this process, if it is; it reports
+// whether it was. The caller marks the run canceled in the store, which
+// stops it in whichever process executes it (see renew).
+func (x *Executor) Cancel(runID string) bool {
+	x.mu.Lock()
+	cancel, ok := x.active[runID]
+	x.mu.Unlock()
+	if ok {
+		cancel(errRunCanceled)
+	}
+	return ok
+}
+
 // Execute runs (or resumes) a run until it finishes and returns it. Only
 // the holder of the run's lease executes it; a *LeaseHeldError says
 // another worker does. Executing a finished run does nothing.
@@ -128,6 +148,17 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	defer x.store.ReleaseRunLease(context.WithoutCancel(ctx), runID, x.Owner)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	x.mu.Lock()
+	if x.active == nil {
+		x.active = map[string]context.CancelCauseFunc{}
+	}
+	x.active[runID] = cancel
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		delete(x.active, runID)
+		x.mu.Unlock()
+	}()
 	go x.renew(ctx, cancel, runID)
 	// Re-read: the run may have finished between the first read and the
 	// lease (another worker completed it and released).
@@ -171,6 +202,9 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	}
 	x.Events.Publish(Event{Type: "run.started", RunID: run.ID, Status: StatusRunning})
 	failure := x.schedule(ctx, st)
+	if context.Cause(ctx) == errRunCanceled {
+		return x.finish(ctx, st, errRunCanceled)
+	}
 	if ctx.Err() != nil {
 		// Shutdown, not failure: leave the run and its in-flight nodes
 		// "running" so that the next Execute resumes them.
@@ -195,6 +229,11 @@ func (x *Executor) renew(ctx context.Context, cancel context.CancelCauseFunc, ru
 			}
 			if err != nil || !ok {
 				cancel(errLeaseLost)
+				return
+			}
+			// A cancel made through another process shows in the store.
+			if run, err := x.store.Run(ctx, runID); err == nil && run.Status == StatusCanceled {
+				cancel(errRunCanceled)
 				return
 			}
 		}
@@ -526,13 +565,16 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 			break
 		}
 	}
-	if st.parent.Err() != nil {
+	if st.parent.Err() != nil && context.Cause(st.parent) != errRunCanceled {
 		return st.parent.Err() // shutdown: the checkpoint stays "running"
 	}
 	if ctx.Err() != nil {
-		// Another branch failed the run and this one was stopped.
+		// Another branch failed the run, or a user canceled it.
 		done := time.Now()
 		cp.Status, cp.Error, cp.FinishedAt = StatusCanceled, "canceled because the run failed", &done
+		if context.Cause(st.parent) == errRunCanceled {
+			cp.Error = "canceled by a user"
+		}
 		return errors.Join(x.checkpoint(ctx, st, cp), ctx.Err())
 	}
 	return x.nodeFailed(ctx, st, n, cp, failure)
@@ -605,6 +647,8 @@ func (x *Executor) finish(ctx context.Context, st *runState, failure error) (sto
 	now := time.Now()
 	st.run.FinishedAt = &now
 	switch {
+	case errors.Is(failure, errRunCanceled):
+		st.run.Status, st.run.Error = StatusCanceled, "canceled by a user"
 	case failure != nil:
 		st.run.Status, st.run.Error = StatusFailed, failure.Error()
 	default:

@@ -150,3 +150,164 @@ func (r *Runs) Get(ctx context.Context, id string) (*RunView, error) {
 	}
 	return v, nil
 }
+
+// RunSummary is a run without its node timeline, for lists.
+type RunSummary struct {
+	ID         string     `json:"id"`
+	WorkflowID string     `json:"workflow_id"`
+	Version    int        `json:"version"`
+	Status     string     `json:"status"`
+	Error      string     `json:"error,omitempty"`
+	Trigger    string     `json:"trigger"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// List returns runs newest first and the cursor of the next page ("" at
+// the end).
+func (r *Runs) List(ctx context.Context, f store.RunFilter) ([]RunSummary, string, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	want := f.Limit
+	f.Limit++ // one more tells whether a next page exists
+	runs, err := r.store.ListRuns(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(runs) > want {
+		runs = runs[:want]
+		next = runs[want-1].ID
+	}
+	out := make([]RunSummary, 0, len(runs))
+	for _, run := range runs {
+		out = append(out, RunSummary{ID: run.ID, WorkflowID: run.WorkflowID, Version: run.Version, Status: run.Status,
+			Error: run.Error, Trigger: run.Trigger, CreatedAt: run.CreatedAt, FinishedAt: run.FinishedAt})
+	}
+	return out, next, nil
+}
+
+// StateError refuses an operation the run's status does not allow.
+type StateError struct{ Msg string }
+
+func (e *StateError) Error() string { return e.Msg }
+
+// Cancel cancels a queued or running run. Nodes running at that moment
+// are stopped and recorded as canceled.
+func (r *Runs) Cancel(ctx context.Context, id string) (*RunView, error) {
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := r.store.CancelRun(ctx, id, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &StateError{fmt.Sprintf("run %s has already finished (%s)", id, v.Status)}
+	}
+	if r.queue != nil {
+		r.queue.exec.Cancel(id) // stops it at once when it executes here
+	}
+	r.events.Publish(Event{Type: "run.finished", RunID: id, Status: StatusCanceled})
+	return r.Get(ctx, id)
+}
+
+// Retry resumes a failed or canceled run from where it stopped: its failed
+// and canceled nodes run again, its succeeded nodes are kept.
+func (r *Runs) Retry(ctx context.Context, id string) (*RunView, error) {
+	run, err := r.store.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &NotFoundError{fmt.Sprintf("run %q", id)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if run.Status != StatusFailed && run.Status != StatusCanceled {
+		return nil, &StateError{fmt.Sprintf("run %s is %s; only failed or canceled runs can be retried", id, run.Status)}
+	}
+	nodes, err := r.store.NodeRuns(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if n.Status == StatusFailed || n.Status == StatusCanceled || n.Status == StatusRunning {
+			if err := r.store.DeleteNodeRun(ctx, id, n.NodeID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	run.Status, run.Error, run.Output, run.FinishedAt = StatusQueued, "", nil, nil
+	if err := r.store.UpdateRun(ctx, run); err != nil {
+		return nil, err
+	}
+	if err := r.queue.Enqueue(ctx, id); err != nil {
+		return nil, err
+	}
+	return r.Get(ctx, id)
+}
+
+// Rerun starts a new run of the same version and input that reuses the
+// stored results of every node except from and what depends on it, so
+// only that part of the workflow executes again.
+func (r *Runs) Rerun(ctx context.Context, id, from string) (*RunView, error) {
+	run, err := r.store.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &NotFoundError{fmt.Sprintf("run %q", id)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !finished(run.Status) {
+		return nil, &StateError{fmt.Sprintf("run %s is still %s; wait for it or cancel it first", id, run.Status)}
+	}
+	v, err := r.workflows.Version(ctx, run.WorkflowID, run.Version)
+	if err != nil {
+		return nil, err
+	}
+	rerun := map[string]bool{}
+	if from != "" {
+		found := false
+		for _, n := range v.Definition.Nodes {
+			found = found || n.ID == from
+		}
+		if !found {
+			return nil, &InvalidError{[]Problem{{"from", fmt.Sprintf("workflow %s version %d has no node %q", run.WorkflowID, run.Version, from)}}}
+		}
+		// from and everything downstream of it run again.
+		rerun[from] = true
+		for changed := true; changed; {
+			changed = false
+			for _, e := range v.Definition.Edges {
+				if rerun[e.From] && !rerun[e.To] {
+					rerun[e.To], changed = true, true
+				}
+			}
+		}
+	}
+	nodes, err := r.store.NodeRuns(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	newRun := store.Run{ID: newRunID(), WorkflowID: run.WorkflowID, Version: run.Version, Status: StatusQueued, Input: run.Input, Trigger: "rerun:" + id}
+	if err := r.store.CreateRun(ctx, newRun); err != nil {
+		return nil, err
+	}
+	if from != "" {
+		for _, n := range nodes {
+			keep := n.Status == StatusSucceeded || n.Status == StatusSkipped || (n.Status == StatusFailed && n.Port != "")
+			if rerun[n.NodeID] || !keep {
+				continue
+			}
+			n.RunID = newRun.ID
+			if err := r.store.PutNodeRun(ctx, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := r.queue.Enqueue(ctx, newRun.ID); err != nil {
+		return nil, err
+	}
+	return r.Get(ctx, newRun.ID)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store"
+	"github.com/millrace/millrace/server/trigger"
 )
 
 // Deps are the services the API exposes.
@@ -28,6 +29,8 @@ type Deps struct {
 	Version   string // the server's version, shown in the OpenAPI document
 	// Ready reports whether the server finished starting; nil means ready.
 	Ready *atomic.Bool
+	// Triggers creates triggers and answers webhook calls.
+	Triggers *trigger.Service
 }
 
 const securityScheme = "bearer"
@@ -38,7 +41,7 @@ const securityScheme = "bearer"
 func Config(version string) huma.Config {
 	cfg := huma.DefaultConfig("Millrace API", version)
 	cfg.Info.Description = "Upload WebAssembly modules, grant them capabilities and run them in a sandbox. " +
-		"Every operation except /healthz and /readyz needs `Authorization: Bearer <token>` holding the scope the operation lists. " +
+		"Every operation except /healthz, /readyz and the webhook endpoint /hooks/{trigger_id} (which takes its trigger's secret) needs `Authorization: Bearer <token>` holding the scope the operation lists. " +
 		"Errors are RFC 9457 problem details."
 	cfg.DocsPath = ""    // served by docsHandler, offline
 	cfg.SchemasPath = "" // schemas live in the OpenAPI document
@@ -57,6 +60,8 @@ func Register(api huma.API, d *Deps) {
 	registerSecrets(api, d)
 	registerTokens(api, d)
 	registerWorkflows(api, d)
+	registerRuns(api, d)
+	registerTriggers(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a
@@ -92,7 +97,9 @@ type tokenKey struct{}
 func authMiddleware(api huma.API, tokens *auth.Tokens) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
-		if op == nil || len(op.Security) == 0 {
+		// Only bearer operations are checked here: health checks are open,
+		// and the webhook endpoint checks its trigger's secret itself.
+		if op == nil || len(op.Security) == 0 || op.Security[0][securityScheme] == nil {
 			next(ctx)
 			return
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/millrace/millrace/server/trigger"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/stretchr/testify/require"
 )
@@ -70,7 +71,9 @@ func setup(t *testing.T) *fixture {
 	require.NoError(t, err)
 	require.NoError(t, queue.Start(ctx))
 	t.Cleanup(func() { queue.Stop(context.Background()) })
-	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: engine.NewRuns(db, workflows, queue, events), Tokens: tokens, Vault: vault, Store: db, Version: "test"}, 49<<20))
+	runs := engine.NewRuns(db, workflows, queue, events)
+	triggers := trigger.New(db, runs, vault, trigger.Config{})
+	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: "test", Triggers: triggers}, 49<<20))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, admin: admin, tokens: tokens}
 }
@@ -336,7 +339,7 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 	doc := openAPI(t, f)
 	require.Equal(t, "3.1.0", doc["openapi"])
 	param := regexp.MustCompile(`\{[^}]+\}`)
-	var open []string
+	var open, webhooks []string
 	ops := 0
 	for path, item := range doc["paths"].(map[string]any) {
 		for method, raw := range item.(map[string]any) {
@@ -347,8 +350,13 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 				open = append(open, id)
 				continue
 			}
+			bearer, _ := sec[0].(map[string]any)["bearer"].([]any)
+			if len(bearer) == 0 {
+				webhooks = append(webhooks, id) // checked below
+				continue
+			}
 			ops++
-			scope := sec[0].(map[string]any)["bearer"].([]any)[0].(string)
+			scope := bearer[0].(string)
 			concrete := param.ReplaceAllStringFunc(path, func(p string) string {
 				switch p {
 				case "{version}":
@@ -364,6 +372,8 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 						return "run_000000000000000000000"
 					}
 					return "echo"
+				case "{trigger_id}":
+					return "trg_0000000000000000"
 				}
 				return "NAME"
 			})
@@ -385,6 +395,22 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 	}
 	slices.Sort(open)
 	require.Equal(t, []string{"healthz", "readyz"}, open)
+
+	// The webhook endpoint takes its trigger's secret, not a token; it
+	// answers 401 alike for an unknown trigger and wrong credentials.
+	require.Equal(t, []string{"call-webhook"}, webhooks)
+	for _, header := range []map[string]string{{}, {"X-Millrace-Secret": "wrong"}, {"Authorization": "Bearer " + f.admin}} {
+		req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/hooks/trg_0000000000000000", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode, "webhook with %v", header)
+		require.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
+	}
 	require.GreaterOrEqual(t, ops, 23)
 }
 

@@ -23,6 +23,9 @@ func problem(ctx context.Context, err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
+	if p := triggerProblem(err); p != nil {
+		return p
+	}
 	var ie *engine.InvalidError
 	if errors.As(err, &ie) {
 		details := make([]error, 0, len(ie.Problems))
@@ -30,6 +33,10 @@ func problem(ctx context.Context, err error) error {
 			details = append(details, &huma.ErrorDetail{Location: "body." + p.Location, Message: p.Message})
 		}
 		return huma.NewError(http.StatusUnprocessableEntity, "the workflow is not valid: "+ie.Error(), details...)
+	}
+	var stateErr *engine.StateError
+	if errors.As(err, &stateErr) {
+		return huma.Error409Conflict(stateErr.Error())
 	}
 	var np *engine.NotPublishedError
 	if errors.As(err, &np) {

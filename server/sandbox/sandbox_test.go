@@ -272,10 +272,8 @@ func TestEndlessGoLoopIsStopped(t *testing.T) {
 	t.Parallel()
 	inv := setup(t).inv(`{}`, sandbox.Grant{})
 	inv.Limits.Timeout = 300 * time.Millisecond
-	start := time.Now()
 	res := run(t, "loop", inv)
 	requireFailure(t, res, sandbox.FailTimeout, "timeout_ms (300 ms)")
-	require.Less(t, time.Since(start), 5*time.Second)
 }
 
 func TestMemoryBombIsStopped(t *testing.T) {

@@ -83,14 +83,38 @@ func New(key []byte, s store.Store) (*Vault, error) {
 	return &Vault{aead: aead, store: s}, nil
 }
 
-// Put seals and stores a secret. The name is bound into the ciphertext as
-// additional data, so a sealed value copied to another name will not open.
-func (v *Vault) Put(ctx context.Context, name string, value []byte) error {
+// Seal encrypts plaintext with additional data ad, which must be given
+// again to open it: binding what a value belongs to (a secret's name, a
+// trigger's id) means a sealed value copied elsewhere in the database
+// does not open.
+func (v *Vault) Seal(ad string, plaintext []byte) ([]byte, error) {
 	nonce := make([]byte, v.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return v.aead.Seal(nonce, nonce, plaintext, []byte(ad)), nil
+}
+
+// Open decrypts what Seal sealed with the same additional data.
+func (v *Vault) Open(ad string, sealed []byte) ([]byte, error) {
+	n := v.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, fmt.Errorf("%s is corrupt", ad)
+	}
+	plain, err := v.aead.Open(nil, sealed[:n], sealed[n:], []byte(ad))
+	if err != nil {
+		return nil, fmt.Errorf("%s cannot be opened with this key (was the key file replaced?): %w", ad, err)
+	}
+	return plain, nil
+}
+
+// Put seals and stores a secret. The name is the additional data, so a
+// sealed value copied to another name will not open.
+func (v *Vault) Put(ctx context.Context, name string, value []byte) error {
+	sealed, err := v.Seal(name, value)
+	if err != nil {
 		return err
 	}
-	sealed := v.aead.Seal(nonce, nonce, value, []byte(name))
 	return v.store.PutSecret(ctx, name, sealed)
 }
 
@@ -100,13 +124,9 @@ func (v *Vault) Reveal(ctx context.Context, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := v.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, fmt.Errorf("secret %s is corrupt", name)
-	}
-	plain, err := v.aead.Open(nil, sealed[:n], sealed[n:], []byte(name))
+	plain, err := v.Open(name, sealed)
 	if err != nil {
-		return nil, fmt.Errorf("secret %s cannot be opened with this key (was the key file replaced?): %w", name, err)
+		return nil, fmt.Errorf("secret %w", err)
 	}
 	return plain, nil
 }

@@ -68,3 +68,19 @@ func TestKeyFileChecks(t *testing.T) {
 	_, err = secrets.LoadOrCreateKey(path, "AAAA")
 	require.ErrorContains(t, err, "32-byte")
 }
+
+func TestSealBindsAdditionalData(t *testing.T) {
+	t.Parallel()
+	v, err := secrets.New(make([]byte, 32), nil)
+	require.NoError(t, err)
+	sealed, err := v.Seal("trigger:trg_1", []byte("s3cret"))
+	require.NoError(t, err)
+	require.NotContains(t, string(sealed), "s3cret")
+	plain, err := v.Open("trigger:trg_1", sealed)
+	require.NoError(t, err)
+	require.Equal(t, "s3cret", string(plain))
+	_, err = v.Open("trigger:trg_2", sealed)
+	require.Error(t, err, "sealed for another owner")
+	_, err = v.Open("trigger:trg_1", sealed[:5])
+	require.ErrorContains(t, err, "corrupt")
+}

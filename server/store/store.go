@@ -1,6 +1,6 @@
 // Package store defines what Millrace keeps in its database and the
 // interface every database backend implements. Backends live in
-// subpackages named after what they wrap (sqlite, and later postgres); all
+// subpackages named after what they wrap (sqlite, postgres); all
 // of them pass the same conformance suite in storetest.
 package store
 
@@ -79,6 +79,14 @@ type Run struct {
 	FinishedAt *time.Time
 }
 
+// RunFilter selects runs for ListRuns. Empty fields match everything.
+type RunFilter struct {
+	WorkflowID string
+	Status     string
+	Before     string // a run id: list runs older than it (the cursor)
+	Limit      int    // at most this many; default 50
+}
+
 // NodeRun is the checkpoint of one node in one run.
 type NodeRun struct {
 	RunID      string
@@ -92,6 +100,30 @@ type NodeRun struct {
 	Error      string
 	StartedAt  *time.Time
 	FinishedAt *time.Time
+}
+
+// Trigger starts runs of a workflow: when a webhook is called, on a cron
+// schedule, or when another workflow's run finishes. A trigger goes with
+// the workflow it starts and with the workflow it follows.
+type Trigger struct {
+	ID         string
+	WorkflowID string          // the workflow it starts
+	Kind       string          // webhook, cron or workflow_finished
+	Config     json.RawMessage // the kind's settings, as server/trigger writes them
+	Secret     []byte          // webhook: the sealed secret; nil otherwise
+	// SourceWorkflowID is, for workflow_finished, the workflow whose runs
+	// it follows.
+	SourceWorkflowID string
+	NextFireAt       *time.Time // cron: the next tick not yet fired
+	CreatedAt        time.Time
+}
+
+// TriggerFilter selects triggers for ListTriggers. Empty fields match
+// everything.
+type TriggerFilter struct {
+	WorkflowID       string
+	Kind             string
+	SourceWorkflowID string
 }
 
 // Store is everything the server keeps durably.
@@ -150,8 +182,16 @@ type Store interface {
 	Run(ctx context.Context, id string) (Run, error)
 	// UpdateRun stores a run's status, output, error and times.
 	UpdateRun(ctx context.Context, r Run) error
+	// CancelRun marks a queued or running run canceled and reports
+	// whether it was one; a finished run is left alone.
+	CancelRun(ctx context.Context, id string, at time.Time) (bool, error)
+	// ListRuns lists runs newest first (by id, which sorts by creation),
+	// filtered, starting after the cursor id when it is not empty.
+	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
 	// PutNodeRun creates or replaces a node's checkpoint.
 	PutNodeRun(ctx context.Context, n NodeRun) error
+	// DeleteNodeRun removes a node's checkpoint, so the node runs again.
+	DeleteNodeRun(ctx context.Context, runID, nodeID string) error
 	// NodeRuns lists a run's node checkpoints by start time.
 	NodeRuns(ctx context.Context, runID string) ([]NodeRun, error)
 	// AcquireRunLease gives owner the run's lease until the given time if
@@ -169,4 +209,33 @@ type Store interface {
 	Secret(ctx context.Context, name string) ([]byte, error)
 	ListSecrets(ctx context.Context) ([]SecretInfo, error)
 	DeleteSecret(ctx context.Context, name string) error
+
+	// CreateTrigger stores a trigger; ErrNotFound when its workflow (or
+	// the workflow it follows) does not exist.
+	CreateTrigger(ctx context.Context, t Trigger) error
+	Trigger(ctx context.Context, id string) (Trigger, error)
+	// ListTriggers lists triggers oldest first.
+	ListTriggers(ctx context.Context, f TriggerFilter) ([]Trigger, error)
+	DeleteTrigger(ctx context.Context, id string) error
+	// DueCronTriggers lists triggers whose next tick is at or before now,
+	// earliest first.
+	DueCronTriggers(ctx context.Context, now time.Time, limit int) ([]Trigger, error)
+	// ClaimCronTick moves a trigger's next tick from expectedNext to
+	// newNext if it is still expectedNext, and reports whether it did:
+	// of several processes claiming one tick, exactly one wins and fires.
+	ClaimCronTick(ctx context.Context, id string, expectedNext, newNext time.Time) (bool, error)
+	// RecordDelivery remembers that the webhook delivery with an
+	// Idempotency-Key started runID; an empty runID reserves the key
+	// while the run is being started. When the key is already recorded
+	// it returns the recorded run id ("" while reserved) and
+	// created=false.
+	RecordDelivery(ctx context.Context, triggerID, key, runID string) (existingRunID string, created bool, err error)
+	// SetDeliveryRun fills in the run of a reserved delivery.
+	SetDeliveryRun(ctx context.Context, triggerID, key, runID string) error
+	// ForgetDelivery removes a delivery that is still reserved and was
+	// reserved before the given time (its run failed to start, or its
+	// process died starting it), and reports whether it did.
+	ForgetDelivery(ctx context.Context, triggerID, key string, reservedBefore time.Time) (bool, error)
+	// PruneDeliveries forgets deliveries recorded before the given time.
+	PruneDeliveries(ctx context.Context, before time.Time) (int64, error)
 }

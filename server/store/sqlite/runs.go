@@ -156,3 +156,57 @@ func (s *DB) OrphanedRuns(ctx context.Context, now, queuedBefore time.Time, limi
 	}
 	return ids, rows.Err()
 }
+
+// ListRuns lists runs newest first.
+func (s *DB) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM runs
+		WHERE (? = '' OR workflow_id = ?) AND (? = '' OR status = ?) AND (? = '' OR id < ?)
+		ORDER BY id DESC LIMIT ?`, f.WorkflowID, f.WorkflowID, f.Status, f.Status, f.Before, f.Before, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// One connection: read the ids first, then each run, rather than
+	// nesting queries on the single connection.
+	out := make([]store.Run, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.Run(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// DeleteNodeRun removes a node checkpoint.
+func (s *DB) DeleteNodeRun(ctx context.Context, runID, nodeID string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM node_runs WHERE run_id = ? AND node_id = ?`, runID, nodeID)
+	return err
+}
+
+// CancelRun marks an unfinished run canceled.
+func (s *DB) CancelRun(ctx context.Context, id string, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = 'canceled', error = 'canceled by a user', finished_at = ?
+		WHERE id = ? AND status IN ('queued', 'running')`, at.UTC().Format(time.RFC3339Nano), id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

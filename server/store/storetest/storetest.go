@@ -255,6 +255,54 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.JSONEq(t, `1`, string(nodes[1].Input))
 	})
 
+	t.Run("ListRuns", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		for i, wf := range []string{"a", "b", "a", "a"} {
+			status := "succeeded"
+			if i == 2 {
+				status = "failed"
+			}
+			require.NoError(t, s.CreateRun(ctx, store.Run{ID: fmt.Sprintf("run_%d", i), WorkflowID: wf, Version: 1, Status: status, Input: json.RawMessage(`{}`)}))
+		}
+		ids := func(runs []store.Run) (out []string) {
+			for _, r := range runs {
+				out = append(out, r.ID)
+			}
+			return out
+		}
+		all, err := s.ListRuns(ctx, store.RunFilter{})
+		require.NoError(t, err)
+		require.Equal(t, []string{"run_3", "run_2", "run_1", "run_0"}, ids(all), "newest first")
+		page, err := s.ListRuns(ctx, store.RunFilter{WorkflowID: "a", Limit: 2})
+		require.NoError(t, err)
+		require.Equal(t, []string{"run_3", "run_2"}, ids(page))
+		page, err = s.ListRuns(ctx, store.RunFilter{WorkflowID: "a", Limit: 2, Before: "run_2"})
+		require.NoError(t, err)
+		require.Equal(t, []string{"run_0"}, ids(page), "the cursor continues after the last id")
+		failed, err := s.ListRuns(ctx, store.RunFilter{Status: "failed"})
+		require.NoError(t, err)
+		require.Equal(t, []string{"run_2"}, ids(failed))
+
+		ok, err := s.CancelRun(ctx, "run_0", time.Now())
+		require.NoError(t, err)
+		require.False(t, ok, "a finished run cannot be canceled")
+		require.NoError(t, s.CreateRun(ctx, store.Run{ID: "run_9", WorkflowID: "a", Version: 1, Status: "running", Input: json.RawMessage(`{}`)}))
+		ok, err = s.CancelRun(ctx, "run_9", time.Now())
+		require.NoError(t, err)
+		require.True(t, ok)
+		r, err := s.Run(ctx, "run_9")
+		require.NoError(t, err)
+		require.Equal(t, "canceled", r.Status)
+		require.NotNil(t, r.FinishedAt)
+
+		require.NoError(t, s.PutNodeRun(ctx, store.NodeRun{RunID: "run_0", NodeID: "n", Status: "failed"}))
+		require.NoError(t, s.DeleteNodeRun(ctx, "run_0", "n"))
+		nodes, err := s.NodeRuns(ctx, "run_0")
+		require.NoError(t, err)
+		require.Empty(t, nodes)
+	})
+
 	t.Run("RunLeases", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := newStore(t), context.Background()
@@ -296,6 +344,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		_, _, err = s.AcquireRunLease(ctx, "nope", "a", until)
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
+
+	exerciseTriggers(t, newStore)
 
 	t.Run("ErrorsWrap", func(t *testing.T) {
 		t.Parallel()

@@ -1,0 +1,2 @@
+DROP TABLE node_runs;
+DROP TABLE runs;
