@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/millrace/millrace/server/internal/pgtest"
 	"github.com/millrace/millrace/server/internal/testguests"
 	"github.com/stretchr/testify/require"
 )
@@ -50,10 +52,10 @@ func freeAddr(t *testing.T) string {
 
 // startProcess runs the binary on dataDir and waits until /readyz says
 // ready. token is the admin token (empty after the first start).
-func startProcess(t *testing.T, bin, dataDir, addr string) *process {
+func startProcess(t *testing.T, bin, dataDir, addr string, env ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "-data", dataDir, "-addr", addr)
-	cmd.Env = append(os.Environ(), "MILLRACE_RUN_LEASE=2s")
+	cmd.Env = append(append(os.Environ(), "MILLRACE_RUN_LEASE=2s"), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = io.Discard
@@ -133,19 +135,14 @@ func moduleUpload(wasm []byte, manifest string) *multipartBody {
 	return &multipartBody{&buf, mw.FormDataContentType()}
 }
 
-// kill -9 the server while a run's second node executes; after a restart
-// the run finishes, the finished first node is not executed again and the
-// interrupted node runs exactly once more.
-func TestRunSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real server processes; skipped with -short")
-	}
-	bin := buildBinary(t)
-	dataDir, addr := t.TempDir(), freeAddr(t)
-	p := startProcess(t, bin, dataDir, addr)
-	require.NotEmpty(t, p.token)
-	tok := p.token
+// sharedKey is the secret key of servers sharing one database.
+const sharedKey = "MILLRACE_SECRET_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
+// setupDurable installs the workflow of the durability tests through p:
+// count (executions counted in the KV store) → slow (sleeps sleepMS) →
+// done, and starts a run of it.
+func setupDurable(t *testing.T, p *process, tok string, sleepMS int) string {
+	t.Helper()
 	p.call(t, tok, http.MethodPost, "/v1/modules", moduleUpload(testguests.Wasm(t, "flaky"), `{"abi":1,"id":"counter","name":"C","version":"1.0.0","capabilities":{"kv":true}}`))
 	p.call(t, tok, http.MethodPost, "/v1/modules", moduleUpload(testguests.Wasm(t, "sleeper"), `{"abi":1,"id":"sleeper","name":"S","version":"1.0.0","limits":{"timeout_ms":60000}}`))
 	p.call(t, tok, http.MethodPut, "/v1/modules/counter/versions/1.0.0/grants", map[string]any{"capabilities": map[string]any{"kv": true}})
@@ -154,40 +151,107 @@ func TestRunSurvivesKill9(t *testing.T) {
 		"name": "durable",
 		"nodes": []any{
 			map[string]any{"id": "count", "module": "counter@1.0.0", "input": map[string]any{"fields": map[string]any{"key": "run.id", "succeed_on": "1"}}},
-			map[string]any{"id": "slow", "module": "sleeper@1.0.0", "input": map[string]any{"expression": "{'ms': 4000}"}},
+			map[string]any{"id": "slow", "module": "sleeper@1.0.0", "input": map[string]any{"expression": fmt.Sprintf("{'ms': %d}", sleepMS)}},
 			map[string]any{"id": "done", "module": "echo@1.0.0", "input": map[string]any{"expression": "nodes.count.output"}},
 		},
 		"edges": []any{map[string]any{"from": "count", "to": "slow"}, map[string]any{"from": "slow", "to": "done"}},
 	})
 	p.call(t, tok, http.MethodPost, "/v1/workflows/durable/publish", nil)
-	runID := p.call(t, tok, http.MethodPost, "/v1/workflows/durable/runs", map[string]any{"input": map[string]any{}})["id"].(string)
+	return p.call(t, tok, http.MethodPost, "/v1/workflows/durable/runs", map[string]any{"input": map[string]any{}})["id"].(string)
+}
 
-	nodeStatus := func(run map[string]any, id string) (string, float64) {
-		for _, n := range run["nodes"].([]any) {
-			if m := n.(map[string]any); m["id"] == id {
-				return m["status"].(string), m["attempts"].(float64)
-			}
+func nodeStatus(run map[string]any, id string) (string, float64) {
+	for _, n := range run["nodes"].([]any) {
+		if m := n.(map[string]any); m["id"] == id {
+			return m["status"].(string), m["attempts"].(float64)
 		}
-		return "", 0
 	}
+	return "", 0
+}
+
+// waitNodeRunning waits until the run's node is executing.
+func waitNodeRunning(t *testing.T, p *process, tok, runID, node string) {
+	t.Helper()
 	require.Eventually(t, func() bool {
-		st, _ := nodeStatus(p.call(t, tok, http.MethodGet, "/v1/runs/"+runID, nil), "slow")
+		st, _ := nodeStatus(p.call(t, tok, http.MethodGet, "/v1/runs/"+runID, nil), node)
 		return st == "running"
 	}, time.Minute, 20*time.Millisecond)
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	p.cmd.Wait()
+}
 
-	p2 := startProcess(t, bin, dataDir, addr)
-	require.Empty(t, p2.token, "no new admin token on restart")
+// requireResumed waits for the run to finish through p and checks that it
+// resumed correctly: the finished node was not executed again and the
+// interrupted one ran exactly once more.
+func requireResumed(t *testing.T, p *process, tok, runID string) {
+	t.Helper()
 	var run map[string]any
 	require.Eventually(t, func() bool {
-		run = p2.call(t, tok, http.MethodGet, "/v1/runs/"+runID, nil)
+		run = p.call(t, tok, http.MethodGet, "/v1/runs/"+runID, nil)
 		return run["status"] == "succeeded" || run["status"] == "failed"
-	}, time.Minute, 100*time.Millisecond, "the run did not finish after the restart")
+	}, time.Minute, 100*time.Millisecond, "the run did not finish after the kill")
 	require.Equal(t, "succeeded", run["status"], run["error"])
 	_, countAttempts := nodeStatus(run, "count")
 	_, slowAttempts := nodeStatus(run, "slow")
 	require.EqualValues(t, 1, countAttempts)
 	require.EqualValues(t, 2, slowAttempts, "the interrupted node ran exactly once more")
 	require.Equal(t, map[string]any{"done": map[string]any{"runs": float64(1)}}, run["output"], "the finished node was not executed again")
+}
+
+// databases are the two stores the durability tests run on.
+func databases(t *testing.T) map[string]func(t *testing.T) []string {
+	return map[string]func(t *testing.T) []string{
+		"sqlite":   func(t *testing.T) []string { return nil },
+		"postgres": func(t *testing.T) []string { return []string{"DATABASE_URL=" + pgtest.URL(t), sharedKey} },
+	}
+}
+
+// kill -9 the server while a run's second node executes; after a restart
+// the run finishes, the finished first node is not executed again and the
+// interrupted node runs exactly once more. On SQLite and on PostgreSQL.
+func TestRunSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real server processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	for name, env := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			env := env(t)
+			dataDir, addr := t.TempDir(), freeAddr(t)
+			p := startProcess(t, bin, dataDir, addr, env...)
+			require.NotEmpty(t, p.token)
+			runID := setupDurable(t, p, p.token, 4000)
+			waitNodeRunning(t, p, p.token, runID, "slow")
+			require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+			p.cmd.Wait()
+
+			p2 := startProcess(t, bin, dataDir, addr, env...)
+			require.Empty(t, p2.token, "no new admin token on restart")
+			requireResumed(t, p2, p.token, runID)
+		})
+	}
+}
+
+// Two servers on one PostgreSQL: the first executes a run; it is killed
+// mid-run and the second, still running, takes the run over and finishes
+// it.
+func TestScaleOutTakeover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real server processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	env := []string{"DATABASE_URL=" + pgtest.URL(t), sharedKey}
+	// One data directory for both: b then starts from a's compiled-code
+	// cache in a second instead of compiling the built-ins again.
+	dataDir := t.TempDir()
+	a := startProcess(t, bin, dataDir, freeAddr(t), env...)
+	require.NotEmpty(t, a.token)
+	runID := setupDurable(t, a, a.token, 15000)
+	waitNodeRunning(t, a, a.token, runID, "slow") // a executes it: b is not up yet
+
+	b := startProcess(t, bin, dataDir, freeAddr(t), env...)
+	require.Empty(t, b.token, "the second server shares the first's admin token")
+	// b serves the same data while a is alive.
+	require.Equal(t, "running", b.call(t, a.token, http.MethodGet, "/v1/runs/"+runID, nil)["status"])
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
+	a.cmd.Wait()
+	requireResumed(t, b, a.token, runID)
 }

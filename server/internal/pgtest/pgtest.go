@@ -49,7 +49,11 @@ var (
 
 // Main runs a package's tests, then stops the throwaway cluster if one was
 // started and removes its files. It does not return.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with more to clean up: it returns the exit
+// code instead of exiting.
+func Run(m *testing.M) int {
 	mainRunning.Store(true)
 	code := m.Run()
 	if started != nil {
@@ -63,7 +67,7 @@ func Main(m *testing.M) {
 			}
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // URL returns a connection URL to a new, empty schema that only this test
