@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: all build run test bench fuzz web modules vet fmt-check openapi clean postgres
+.PHONY: all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres
 
 all: build
 
@@ -64,6 +64,21 @@ test: postgres web modules fmt-check vet
 BENCH_COUNT ?= 5
 bench: modules
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m ./server/sandbox/ ./server/engine/ | tee build/bench.txt
+
+# Load benchmark (BENCHMARKS.md): a sync webhook running a 3-node workflow
+# of built-in modules, LOAD_CLIENTS clients for LOAD_DURATION, on SQLite and
+# then on a throwaway PostgreSQL, against a real server started from $(BIN).
+# Results (a table and a JSON line each) are appended to
+# build/bench-load.txt. Not part of make test or make bench: run it on a
+# quiet machine.
+LOAD_CLIENTS  ?= 50
+LOAD_DURATION ?= 30s
+LOAD_FLAGS    ?=
+bench-load: build postgres
+	@mkdir -p build
+	$(GO) build -o build/millrace-load ./cmd/millrace-load
+	./build/millrace-load -server $(BIN) -db sqlite -clients $(LOAD_CLIENTS) -duration $(LOAD_DURATION) -append build/bench-load.txt $(LOAD_FLAGS)
+	./build/millrace-load -server $(BIN) -db postgres -clients $(LOAD_CLIENTS) -duration $(LOAD_DURATION) -append build/bench-load.txt $(LOAD_FLAGS)
 
 # Short runs of every fuzz target (the seed corpora also run in make test).
 FUZZTIME ?= 30s

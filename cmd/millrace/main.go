@@ -35,7 +35,8 @@ func main() {
 const usage = `usage:
   millrace serve [-addr ADDR] [-data DIR] [-database-url URL]
                                              run the server (env: MILLRACE_ADDR, MILLRACE_DATA,
-                                             DATABASE_URL, MILLRACE_SECRET_KEY)
+                                             DATABASE_URL, MILLRACE_SECRET_KEY; MILLRACE_PPROF_ADDR
+                                             serves Go's profiler on a loopback address)
   millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
   millrace version                           print the version
 `
@@ -91,6 +92,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("MILLRACE_RUN_LEASE=%q: want a duration of at least 1s, such as 30s", v)
 		}
 		cfg.RunLeaseTTL = d
+	}
+	if addr := os.Getenv("MILLRACE_PPROF_ADDR"); addr != "" {
+		if err := servePprof(ctx, addr, stdout); err != nil {
+			return err
+		}
 	}
 	return server.Run(ctx, cfg)
 }

@@ -7,9 +7,9 @@
 // of copying. The server is the one named by DATABASE_URL when that is set
 // (its user needs the CREATE privilege on the database); otherwise pgtest
 // starts one throwaway cluster per test process from the installed server
-// binaries, on a free loopback port, tuned for speed (no fsync), and stops
-// it when the tests end. A package that uses URL without DATABASE_URL must
-// run its tests through Main:
+// binaries (internal/pgcluster), on a free loopback port, tuned for speed
+// (no fsync), and stops it when the tests end. A package that uses URL
+// without DATABASE_URL must run its tests through Main:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 package pgtest
@@ -20,7 +20,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -31,13 +30,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/millrace/millrace/internal/pgcluster"
 )
 
 // server is where test databases are created.
 type server struct {
-	base    string        // URL of the server's admin database
-	admin   *pgxpool.Pool // runs CREATE and DROP DATABASE
-	cluster *cluster      // nil when DATABASE_URL names the server
+	base    string             // URL of the server's admin database
+	admin   *pgxpool.Pool      // runs CREATE and DROP DATABASE
+	cluster *pgcluster.Cluster // nil when DATABASE_URL names the server
 }
 
 var (
@@ -59,7 +59,7 @@ func Run(m *testing.M) int {
 	if started != nil {
 		started.admin.Close()
 		if started.cluster != nil {
-			if err := started.cluster.stop(); err != nil {
+			if err := started.cluster.Stop(); err != nil {
 				fmt.Fprintln(os.Stderr, "pgtest:", err)
 				if code == 0 {
 					code = 1
@@ -112,11 +112,11 @@ func start() (*server, error) {
 		if !mainRunning.Load() {
 			return nil, errors.New("no DATABASE_URL, and the throwaway cluster needs pgtest.Main to stop it: add `func TestMain(m *testing.M) { pgtest.Main(m) }` to the package's tests")
 		}
-		c, err := startCluster(ctx)
+		c, err := pgcluster.Start(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.cluster, s.base = c, c.url
+		s.cluster, s.base = c, c.URL
 	}
 	cfg, err := pgxpool.ParseConfig(s.base)
 	if err != nil {
@@ -128,7 +128,7 @@ func start() (*server, error) {
 	}
 	if err != nil {
 		if s.cluster != nil {
-			s.cluster.stop()
+			s.cluster.Stop()
 		}
 		return nil, fmt.Errorf("connecting to %s: %w", redact(s.base), err)
 	}
@@ -168,15 +168,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// freePort asks the kernel for an unused loopback port. Another process
-// may take it before the server binds it; startCluster then tries again.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

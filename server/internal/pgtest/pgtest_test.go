@@ -2,8 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -42,30 +40,4 @@ func TestWithSearchPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "host=h dbname=db search_path=test_1", got)
 	require.Equal(t, "postgres://u@h/db", redact("postgres://u:secret@h/db"))
-}
-
-func TestFindBinaries(t *testing.T) {
-	t.Parallel()
-	_, err := findBinariesIn(t.TempDir(), t.TempDir()+"/*/bin")
-	require.ErrorContains(t, err, "scripts/ensure-postgres.sh", "the message says how to get them")
-
-	// Debian's layout: the newest version wins.
-	root := t.TempDir()
-	for _, v := range []string{"9", "15", "13"} {
-		bin := filepath.Join(root, v, "bin")
-		require.NoError(t, os.MkdirAll(bin, 0o755))
-		for _, name := range []string{"initdb", "postgres"} {
-			require.NoError(t, os.WriteFile(filepath.Join(bin, name), nil, 0o755))
-		}
-	}
-	dir, err := findBinariesIn(t.TempDir(), root+"/*/bin")
-	require.NoError(t, err)
-	require.Equal(t, filepath.Join(root, "15", "bin"), dir)
-
-	// On PATH, through a symbolic link, as /usr/local/bin/initdb may be.
-	onPath := t.TempDir()
-	require.NoError(t, os.Symlink(filepath.Join(root, "13", "bin", "initdb"), filepath.Join(onPath, "initdb")))
-	dir, err = findBinariesIn(onPath, t.TempDir()+"/*/bin")
-	require.NoError(t, err)
-	require.Equal(t, filepath.Join(root, "13", "bin"), dir)
 }

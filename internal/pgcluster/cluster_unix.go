@@ -1,12 +1,20 @@
 //go:build unix
 
-package pgtest
+// Package pgcluster starts a throwaway PostgreSQL server from the
+// installed server binaries: a fresh cluster in a temporary directory, on
+// a free loopback port, stopped and deleted by Stop, and shut down by the
+// kernel if the process that started it dies first (Linux). The tests'
+// databases (server/internal/pgtest) and the load driver
+// (cmd/millrace-load) use it; it lives outside server/internal so that
+// both may import it.
+package pgcluster
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -23,23 +31,26 @@ import (
 
 const dirPrefix = "millrace-pgtest-"
 
-// cluster is a throwaway PostgreSQL server owned by this test process.
-type cluster struct {
+// Cluster is a throwaway PostgreSQL server owned by this process.
+type Cluster struct {
+	// URL connects to its "postgres" database as the superuser.
+	URL  string
 	dir  string // temporary: data directory, socket and log
-	url  string // to its "postgres" database
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the server has exited
 }
 
-// startCluster runs initdb into a new temporary directory and starts the
-// server on a free loopback port.
+// Start runs initdb into a new temporary directory and starts the server
+// on a free loopback port. The server is tuned for speed, not durability
+// (no fsync); settings ("name=value", passed as -c) come after those and
+// override them.
 //
 // The server is this process's child, started directly rather than
 // through pg_ctl (which detaches it), so that it can be told to shut down
 // immediately when this process dies, even by SIGKILL or a test timeout's
-// panic: no cluster outlives its tests. Stopping it is what pg_ctl stop
+// panic: no cluster outlives its process. Stopping it is what pg_ctl stop
 // -m immediate does: SIGQUIT to the postmaster.
-func startCluster(ctx context.Context) (*cluster, error) {
+func Start(ctx context.Context, settings ...string) (*Cluster, error) {
 	bin, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -63,8 +74,8 @@ func startCluster(ctx context.Context) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{dir: dir}
-	fail := func(err error) (*cluster, error) {
+	c := &Cluster{dir: dir}
+	fail := func(err error) (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -76,7 +87,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 	data := filepath.Join(dir, "data")
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"),
 		"-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	initdb.Dir = dir // the test's working directory may be closed to the postgres user
+	initdb.Dir = dir // the caller's working directory may be closed to the postgres user
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("initdb (%s) in %s: %w\n%s\n(the postgres user must be able to reach %s: set TMPDIR elsewhere if not)",
@@ -85,7 +96,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 
 	// A port found free may be taken before the server binds it.
 	for attempt := 1; ; attempt++ {
-		err := c.serve(ctx, bin, data, cred)
+		err := c.serve(ctx, bin, data, cred, settings)
 		if err == nil {
 			return c, nil
 		}
@@ -96,7 +107,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 }
 
 // serve starts the server and waits until it accepts connections.
-func (c *cluster) serve(ctx context.Context, bin, data string, cred *syscall.Credential) error {
+func (c *Cluster) serve(ctx context.Context, bin, data string, cred *syscall.Credential, settings []string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -106,15 +117,19 @@ func (c *cluster) serve(ctx context.Context, bin, data string, cred *syscall.Cre
 		return err
 	}
 	defer logFile.Close()
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+	args := []string{"-D", data,
 		"-p", strconv.Itoa(port),
 		"-k", c.dir, // its own socket directory, not the system's
 		"-c", "listen_addresses=127.0.0.1",
-		// Durability buys nothing in a cluster deleted after the tests.
+		// Durability buys nothing in a cluster deleted after use.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		// Room for the pools of many parallel tests (100 by default).
 		"-c", "max_connections=300",
-	)
+	}
+	for _, s := range settings {
+		args = append(args, "-c", s) // a later -c wins
+	}
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	c.cmd.Dir = c.dir
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
@@ -140,11 +155,11 @@ func (c *cluster) serve(ctx context.Context, bin, data string, cred *syscall.Cre
 		return fmt.Errorf("starting postgres: %w", err)
 	}
 
-	c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(pingCtx, c.url)
+		conn, err := pgx.Connect(pingCtx, c.URL)
 		cancel()
 		if err == nil {
 			conn.Close(ctx)
@@ -162,9 +177,13 @@ func (c *cluster) serve(ctx context.Context, bin, data string, cred *syscall.Cre
 	}
 }
 
-// stop shuts the server down at once (no checkpoint: the files are
+// Pid is the process id of the server's postmaster; its backends are its
+// children.
+func (c *Cluster) Pid() int { return c.cmd.Process.Pid }
+
+// Stop shuts the server down at once (no checkpoint: the files are
 // deleted next) and removes its directory.
-func (c *cluster) stop() error {
+func (c *Cluster) Stop() error {
 	c.kill()
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("removing the throwaway cluster: %w", err)
@@ -172,7 +191,7 @@ func (c *cluster) stop() error {
 	return nil
 }
 
-func (c *cluster) kill() {
+func (c *Cluster) kill() {
 	if c.cmd == nil || c.cmd.Process == nil {
 		return
 	}
@@ -186,7 +205,7 @@ func (c *cluster) kill() {
 	}
 }
 
-func (c *cluster) logTail() string {
+func (c *Cluster) logTail() string {
 	b, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
@@ -238,7 +257,7 @@ func majorVersion(binDir string) int {
 	return n
 }
 
-// removeStale deletes the directories of throwaway clusters whose test
+// removeStale deletes the directories of throwaway clusters whose
 // process died without cleaning up. Their servers are gone already (the
 // parent-death signal); one still running is stopped if it is really the
 // server of that directory.
@@ -268,4 +287,15 @@ func removeStale() {
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// freePort asks the kernel for an unused loopback port. Another process
+// may take it before the server binds it; Start then tries again.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

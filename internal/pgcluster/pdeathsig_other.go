@@ -1,10 +1,10 @@
 //go:build unix && !linux
 
-package pgtest
+package pgcluster
 
 import "syscall"
 
 // setParentDeathSignal does nothing where the kernel has no parent-death
-// signal: a killed test process leaves its server running there (Main
+// signal: a killed process leaves its server running there (Stop
 // still stops it after a normal run).
 func setParentDeathSignal(*syscall.SysProcAttr) {}
