@@ -52,6 +52,12 @@ type Config struct {
 	// RunLeaseTTL bounds how long a run whose worker died waits before it
 	// resumes; default 30 s.
 	RunLeaseTTL time.Duration
+	// Limits cap run and node inputs and decide which values are stored
+	// as artifacts; zero fields take engine.DefaultLimits.
+	Limits engine.Limits
+	// Retention says which finished runs are kept; nil means
+	// engine.DefaultRetention (30 days, 1000 runs per workflow).
+	Retention *engine.RetentionPolicy
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
@@ -112,6 +118,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.RunLeaseTTL > 0 {
 		executor.LeaseTTL = cfg.RunLeaseTTL
 	}
+	executor.Limits = cfg.Limits
 	queue, err := newQueue(ctx, executor)
 	if err != nil {
 		return err
@@ -126,6 +133,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	runs := engine.NewRuns(db, workflows, queue, events)
+	runs.Limits = cfg.Limits
+	policy := engine.DefaultRetention()
+	if cfg.Retention != nil {
+		policy = *cfg.Retention
+	}
+	retention := engine.NewRetention(db, policy, nil)
+	if err := retention.Start(ctx); err != nil {
+		return err
+	}
+	defer retention.Stop()
 	// Triggers start after the queue, so that the runs they start (missed
 	// cron ticks among them) are worked, and stop before it.
 	triggers := trigger.New(db, runs, vault, trigger.Config{})

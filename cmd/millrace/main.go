@@ -13,11 +13,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/server"
+	"github.com/millrace/millrace/server/engine"
 	// Cron triggers name IANA time zones; embed the database so they
 	// work on machines without /usr/share/zoneinfo (containers).
 	_ "time/tzdata"
@@ -93,12 +95,42 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cfg.RunLeaseTTL = d
 	}
+	if err := retentionFromEnv(&cfg); err != nil {
+		return err
+	}
 	if addr := os.Getenv("MILLRACE_PPROF_ADDR"); addr != "" {
 		if err := servePprof(ctx, addr, stdout); err != nil {
 			return err
 		}
 	}
 	return server.Run(ctx, cfg)
+}
+
+// retentionFromEnv reads the run retention policy: MILLRACE_RUN_RETENTION
+// (a duration; 0 keeps runs of any age) and MILLRACE_RUN_RETENTION_COUNT
+// (finished runs kept per workflow; 0 keeps any number).
+func retentionFromEnv(cfg *server.Config) error {
+	age, count := os.Getenv("MILLRACE_RUN_RETENTION"), os.Getenv("MILLRACE_RUN_RETENTION_COUNT")
+	if age == "" && count == "" {
+		return nil
+	}
+	p := engine.DefaultRetention()
+	if age != "" {
+		d, err := time.ParseDuration(age)
+		if err != nil || d < 0 {
+			return fmt.Errorf("MILLRACE_RUN_RETENTION=%q: want a duration such as 720h (30 days), or 0 to keep runs of any age", age)
+		}
+		p.MaxAge = d
+	}
+	if count != "" {
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 0 {
+			return fmt.Errorf("MILLRACE_RUN_RETENTION_COUNT=%q: want a number of runs per workflow, or 0 to keep any number", count)
+		}
+		p.MaxRuns = n
+	}
+	cfg.Retention = &p
+	return nil
 }
 
 func pack(args []string, stderr io.Writer) error {

@@ -51,6 +51,9 @@ type Executor struct {
 	LeaseTTL time.Duration
 	// Events, if set, receives run and node events.
 	Events *Bus
+	// Limits cap node inputs and decide which values are stored as
+	// artifacts rather than inline in checkpoints.
+	Limits Limits
 
 	mu     sync.Mutex
 	active map[string]context.CancelCauseFunc // runs executing here
@@ -94,7 +97,11 @@ type runState struct {
 	outgoing map[string][]int
 	taken    map[int]bool // edge index → taken, once resolved
 	programs map[string]cel.Program
-	mu       sync.Mutex // guards nodes during parallel node execution
+	store    store.Store
+	// values caches node outputs as the nodes produced them, where
+	// checkpoints may hold references to artifacts.
+	values map[string]json.RawMessage
+	mu     sync.Mutex // guards nodes and values during parallel node execution
 }
 
 // LeaseHeldError means another worker is executing the run.
@@ -174,7 +181,8 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 		return run, fmt.Errorf("run %s: stored definition: %w", run.ID, err)
 	}
 	st := &runState{parent: ctx, run: run, def: def, nodes: map[string]*store.NodeRun{}, index: map[string]int{},
-		incoming: map[string][]int{}, outgoing: map[string][]int{}, taken: map[int]bool{}, programs: map[string]cel.Program{}}
+		incoming: map[string][]int{}, outgoing: map[string][]int{}, taken: map[int]bool{}, programs: map[string]cel.Program{},
+		store: x.store, values: map[string]json.RawMessage{}}
 	if st.input, err = fromJSON(run.Input); err != nil {
 		return run, fmt.Errorf("run %s: input: %w", run.ID, err)
 	}
@@ -273,7 +281,7 @@ func (x *Executor) schedule(ctx context.Context, st *runState) error {
 		for progress {
 			progress = false
 			for _, n := range st.def.Nodes {
-				if nodeDone(st.nodes[n.ID]) || running[n.ID] {
+				if nodeDone(st.node(n.ID)) || running[n.ID] {
 					continue
 				}
 				ready, live := st.readiness(n.ID)
@@ -286,7 +294,7 @@ func (x *Executor) schedule(ctx context.Context, st *runState) error {
 			}
 			for i := range st.def.Nodes {
 				id := st.def.Nodes[i].ID
-				if nodeDone(st.nodes[id]) {
+				if nodeDone(st.node(id)) {
 					if err := st.resolveOutgoing(ctx, id); err != nil && runErr == nil {
 						runErr = err
 						cancel()
@@ -300,7 +308,7 @@ func (x *Executor) schedule(ctx context.Context, st *runState) error {
 				if len(running) >= max(1, x.MaxParallel) {
 					break
 				}
-				if nodeDone(st.nodes[n.ID]) || running[n.ID] {
+				if nodeDone(st.node(n.ID)) || running[n.ID] {
 					continue
 				}
 				if ready, live := st.readiness(n.ID); ready && live {
@@ -319,6 +327,14 @@ func (x *Executor) schedule(ctx context.Context, st *runState) error {
 			cancel() // stop the other branches; the run fails
 		}
 	}
+}
+
+// node returns a node's latest checkpoint (nil if none). Checkpoints are
+// immutable once stored, so the caller may read the fields unlocked.
+func (st *runState) node(id string) *store.NodeRun {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.nodes[id]
 }
 
 // readiness reports whether every edge into a node is resolved, and
@@ -343,7 +359,7 @@ func (st *runState) readiness(id string) (ready, live bool) {
 // taken: the edge's port must be the one the node left by, and its
 // condition must hold. A skipped or failed node takes no edge.
 func (st *runState) resolveOutgoing(ctx context.Context, id string) error {
-	n := st.nodes[id]
+	n := st.node(id)
 	for _, ei := range st.outgoing[id] {
 		if _, done := st.taken[ei]; done {
 			continue
@@ -367,20 +383,28 @@ func (st *runState) resolveOutgoing(ctx context.Context, id string) error {
 }
 
 // vars builds the CEL activation: the run input, finished nodes and the
-// run itself.
-func (st *runState) vars() (map[string]any, error) {
+// run itself. Outputs stored as artifacts are read back (outside the
+// lock: that is I/O), so mappings see the values the nodes produced.
+func (st *runState) vars(ctx context.Context) (map[string]any, error) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
+	done := make([]*store.NodeRun, 0, len(st.nodes))
+	for _, n := range st.nodes {
+		if nodeDone(n) && n.Status != StatusSkipped && n.Status != StatusCanceled {
+			done = append(done, n)
+		}
+	}
+	st.mu.Unlock()
 	nodes := map[string]any{}
-	for id, n := range st.nodes {
-		if !nodeDone(n) || n.Status == StatusSkipped || n.Status == StatusCanceled {
-			continue
-		}
-		out, err := fromJSON(n.Output)
+	for _, n := range done {
+		doc, err := st.output(ctx, n)
 		if err != nil {
-			return nil, fmt.Errorf("stored output of %s: %w", id, err)
+			return nil, err
 		}
-		nodes[id] = map[string]any{"output": out, "port": n.Port, "status": n.Status}
+		out, err := fromJSON(doc)
+		if err != nil {
+			return nil, fmt.Errorf("stored output of %s: %w", n.NodeID, err)
+		}
+		nodes[n.NodeID] = map[string]any{"output": out, "port": n.Port, "status": n.Status}
 	}
 	return map[string]any{
 		"input": st.input,
@@ -435,11 +459,15 @@ func (st *runState) eval(ctx context.Context, edge bool, src string, vars map[st
 }
 
 func (st *runState) condition(ctx context.Context, ei int, src *store.NodeRun) (bool, error) {
-	vars, err := st.vars()
+	vars, err := st.vars(ctx)
 	if err != nil {
 		return false, err
 	}
-	if vars["output"], err = fromJSON(src.Output); err != nil {
+	doc, err := st.output(ctx, src)
+	if err != nil {
+		return false, err
+	}
+	if vars["output"], err = fromJSON(doc); err != nil {
 		return false, err
 	}
 	vars["port"] = src.Port
@@ -456,7 +484,7 @@ func (st *runState) condition(ctx context.Context, ei int, src *store.NodeRun) (
 // nodeInput computes a node's input: its mapping, else the output of its
 // only upstream node, else the run input.
 func (st *runState) nodeInput(ctx context.Context, n *Node) (json.RawMessage, error) {
-	vars, err := st.vars()
+	vars, err := st.vars(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -480,8 +508,9 @@ func (st *runState) nodeInput(ctx context.Context, n *Node) (json.RawMessage, er
 	}
 	if in := st.incoming[n.ID]; len(in) == 1 {
 		st.mu.Lock()
-		defer st.mu.Unlock()
-		return st.nodes[st.def.Edges[in[0]].From].Output, nil
+		up := st.nodes[st.def.Edges[in[0]].From]
+		st.mu.Unlock()
+		return st.output(ctx, up)
 	}
 	return st.run.Input, nil
 }
@@ -492,8 +521,11 @@ func (x *Executor) checkpoint(ctx context.Context, st *runState, n *store.NodeRu
 	if err := x.store.PutNodeRun(context.WithoutCancel(ctx), *n); err != nil {
 		return err
 	}
+	// Store a copy: the node's goroutine goes on changing its own record
+	// while the scheduler reads this one.
+	saved := *n
 	st.mu.Lock()
-	st.nodes[n.NodeID] = n
+	st.nodes[n.NodeID] = &saved
 	st.mu.Unlock()
 	ev := Event{Type: "node.finished", RunID: n.RunID, NodeID: n.NodeID, Status: n.Status}
 	if n.Status == StatusRunning {
@@ -530,7 +562,20 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 	if err != nil {
 		return x.nodeFailed(ctx, st, n, cp, failureOf("input", err.Error()))
 	}
-	cp.Input = input
+	if limit := x.Limits.WithDefaults().NodeInputBytes; int64(len(input)) > limit {
+		le := &LimitError{Field: "the input", Size: int64(len(input)), Limit: limit, Of: "node inputs"}
+		return x.nodeFailed(ctx, st, n, cp, failureOf("input", le.Error()))
+	}
+	if prior > 0 {
+		// What an interrupted attempt stored is replaced or, when this
+		// attempt's values are small, dropped.
+		if err := x.store.DeleteArtifacts(context.WithoutCancel(ctx), st.run.ID, id); err != nil {
+			return err
+		}
+	}
+	if cp.Input, err = x.keep(ctx, st.run.ID, id, artifactInput, input); err != nil {
+		return err
+	}
 	moduleID, version, _ := splitModule(n.Module)
 	var failure *sandbox.Failure
 	for attempt := prior + 1; attempt <= maxAttempts; attempt++ {
@@ -553,8 +598,15 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 			failure = res.Failure
 			cp.Logs = logsJSON(res.Logs)
 		default:
+			output, err := x.keep(ctx, st.run.ID, id, artifactOutput, res.Output)
+			if err != nil {
+				return err
+			}
+			st.mu.Lock()
+			st.values[id] = res.Output
+			st.mu.Unlock()
 			done := time.Now()
-			cp.Status, cp.Output, cp.Port, cp.Logs, cp.Error, cp.FinishedAt = StatusSucceeded, res.Output, res.Port, logsJSON(res.Logs), "", &done
+			cp.Status, cp.Output, cp.Port, cp.Logs, cp.Error, cp.FinishedAt = StatusSucceeded, output, res.Port, logsJSON(res.Logs), "", &done
 			return x.checkpoint(ctx, st, cp)
 		}
 		if ctx.Err() != nil || attempt == maxAttempts {
@@ -641,7 +693,8 @@ func backoff(r *Retry, attempt int) time.Duration {
 }
 
 // finish stores the run's outcome. The output is an object holding the
-// output of every node that succeeded and has no outgoing edge.
+// output of every node that succeeded and has no outgoing edge (as its
+// checkpoint holds it: a reference, for an output stored as an artifact).
 func (x *Executor) finish(ctx context.Context, st *runState, failure error) (store.Run, error) {
 	ctx = context.WithoutCancel(ctx)
 	now := time.Now()
@@ -654,12 +707,17 @@ func (x *Executor) finish(ctx context.Context, st *runState, failure error) (sto
 	default:
 		out := map[string]json.RawMessage{}
 		for _, n := range st.def.Nodes {
-			if cp := st.nodes[n.ID]; len(st.outgoing[n.ID]) == 0 && cp != nil && cp.Status == StatusSucceeded {
+			if cp := st.node(n.ID); len(st.outgoing[n.ID]) == 0 && cp != nil && cp.Status == StatusSucceeded {
 				out[n.ID] = cp.Output
 			}
 		}
 		doc, err := json.Marshal(out)
 		if err != nil {
+			return st.run, err
+		}
+		// Large node outputs are references already; many small ones
+		// together may still be too large to keep inline.
+		if doc, err = x.keep(ctx, st.run.ID, "", artifactOutput, doc); err != nil {
 			return st.run, err
 		}
 		st.run.Status, st.run.Output = StatusSucceeded, doc

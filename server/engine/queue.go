@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/millrace/millrace/server/store"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
@@ -39,6 +40,11 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		// Someone else executes it; look again when their lease would
 		// have expired, in case they died.
 		return river.JobSnooze(max(time.Until(held.Until), time.Second))
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		// The run is gone (retention deleted it after it finished, and
+		// this is a duplicate job): retrying cannot help.
+		return river.JobCancel(err)
 	}
 	return err
 }
@@ -97,8 +103,8 @@ func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers: workers,
 		// Fetch promptly: a webhook waits for its run.
-		FetchCooldown:     5 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
+		FetchCooldown:     time.Millisecond,
+		FetchPollInterval: 5 * time.Millisecond,
 		// Our own recovery (leases) resumes runs of dead workers within
 		// the lease TTL; River's rescue is only a backstop.
 		RescueStuckJobsAfter: 15 * time.Minute,

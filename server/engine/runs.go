@@ -17,6 +17,8 @@ type Runs struct {
 	workflows *Workflows
 	queue     *Queue
 	events    *Bus
+	// Limits cap run inputs (RunInputBytes); set it as the executor's.
+	Limits Limits
 }
 
 // NewRuns returns the runs service; runs execute through queue and report
@@ -64,6 +66,9 @@ type RunView struct {
 	StartedAt  *time.Time      `json:"started_at,omitempty"`
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
 	Nodes      []NodeView      `json:"nodes"`
+	// Artifacts of the run itself: its output, when too large to show
+	// inline.
+	Artifacts []ArtifactView `json:"artifacts,omitempty"`
 }
 
 // NodeView is one node's execution in a run.
@@ -78,6 +83,9 @@ type NodeView struct {
 	Error      string          `json:"error,omitempty"`
 	StartedAt  *time.Time      `json:"started_at,omitempty"`
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	// Artifacts hold the node's values too large to show inline; input
+	// and output then show {"$artifact": id, "size", "sha256"}.
+	Artifacts []ArtifactView `json:"artifacts,omitempty"`
 }
 
 // NotPublishedError refuses to run a workflow that has no published
@@ -96,6 +104,9 @@ func newRunID() string {
 // Start creates a run of a published version (0 = the latest) and queues
 // it. The input is checked against the workflow's input_schema.
 func (r *Runs) Start(ctx context.Context, workflowID string, version int, input json.RawMessage, trigger string) (*RunView, error) {
+	if limit := r.Limits.WithDefaults().RunInputBytes; int64(len(input)) > limit {
+		return nil, &LimitError{Field: "input", Size: int64(len(input)), Limit: limit, Of: "run inputs"}
+	}
 	wf, err := r.workflows.Get(ctx, workflowID)
 	if err != nil {
 		return nil, err
@@ -141,12 +152,20 @@ func (r *Runs) Get(ctx context.Context, id string) (*RunView, error) {
 	if err != nil {
 		return nil, err
 	}
+	arts, err := r.store.ListArtifacts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	byNode := map[string][]ArtifactView{}
+	for _, a := range arts {
+		byNode[a.NodeID] = append(byNode[a.NodeID], artifactView(a))
+	}
 	v := &RunView{ID: run.ID, WorkflowID: run.WorkflowID, Version: run.Version, Status: run.Status, Input: run.Input,
 		Output: run.Output, Error: run.Error, Trigger: run.Trigger, CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
-		FinishedAt: run.FinishedAt, Nodes: make([]NodeView, 0, len(nodes))}
+		FinishedAt: run.FinishedAt, Nodes: make([]NodeView, 0, len(nodes)), Artifacts: byNode[""]}
 	for _, n := range nodes {
 		v.Nodes = append(v.Nodes, NodeView{ID: n.NodeID, Status: n.Status, Attempts: n.Attempts, Input: n.Input, Output: n.Output,
-			Port: n.Port, Logs: n.Logs, Error: n.Error, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt})
+			Port: n.Port, Logs: n.Logs, Error: n.Error, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt, Artifacts: byNode[n.NodeID]})
 	}
 	return v, nil
 }
@@ -236,7 +255,14 @@ func (r *Runs) Retry(ctx context.Context, id string) (*RunView, error) {
 			if err := r.store.DeleteNodeRun(ctx, id, n.NodeID); err != nil {
 				return nil, err
 			}
+			if err := r.store.DeleteArtifacts(ctx, id, n.NodeID); err != nil {
+				return nil, err
+			}
 		}
+	}
+	// The run's output goes too; the retried run makes a new one.
+	if err := r.store.DeleteArtifacts(ctx, id, ""); err != nil {
+		return nil, err
 	}
 	run.Status, run.Error, run.Output, run.FinishedAt = StatusQueued, "", nil, nil
 	if err := r.store.UpdateRun(ctx, run); err != nil {
@@ -295,12 +321,19 @@ func (r *Runs) Rerun(ctx context.Context, id, from string) (*RunView, error) {
 		return nil, err
 	}
 	if from != "" {
+		arts, err := r.store.ListArtifacts(ctx, id)
+		if err != nil {
+			return nil, err
+		}
 		for _, n := range nodes {
 			keep := n.Status == StatusSucceeded || n.Status == StatusSkipped || (n.Status == StatusFailed && n.Port != "")
 			if rerun[n.NodeID] || !keep {
 				continue
 			}
 			n.RunID = newRun.ID
+			if err := r.copyArtifacts(ctx, id, arts, &n); err != nil {
+				return nil, err
+			}
 			if err := r.store.PutNodeRun(ctx, n); err != nil {
 				return nil, err
 			}

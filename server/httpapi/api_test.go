@@ -374,6 +374,8 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 					return "echo"
 				case "{trigger_id}":
 					return "trg_0000000000000000"
+				case "{artifact_id}":
+					return "art_" + strings.Repeat("0", 32)
 				}
 				return "NAME"
 			})

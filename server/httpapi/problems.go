@@ -34,6 +34,10 @@ func problem(ctx context.Context, err error) error {
 		}
 		return huma.NewError(http.StatusUnprocessableEntity, "the workflow is not valid: "+ie.Error(), details...)
 	}
+	var le *engine.LimitError
+	if errors.As(err, &le) {
+		return huma.NewError(http.StatusRequestEntityTooLarge, le.Error(), &huma.ErrorDetail{Location: "body." + le.Field, Message: le.Error()})
+	}
 	var stateErr *engine.StateError
 	if errors.As(err, &stateErr) {
 		return huma.Error409Conflict(stateErr.Error())

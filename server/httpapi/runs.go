@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"mime"
 	"net/http"
 	"time"
 
@@ -49,6 +50,23 @@ type runEventsInput struct {
 	EventsInput
 }
 
+// ArtifactPath names an artifact of a run.
+type ArtifactPath struct {
+	RunIDPath
+	ArtifactID string `path:"artifact_id" pattern:"^art_[0-9a-f]{32}$" doc:"Artifact id, as the run view lists it."`
+}
+
+type artifactOutput struct {
+	ContentType        string `header:"Content-Type"`
+	ContentLength      int64  `header:"Content-Length"`
+	ContentDisposition string `header:"Content-Disposition"`
+	ETag               string `header:"ETag" doc:"The SHA-256 of the bytes, quoted."`
+	// The bytes are what a module wrote: never let a browser guess
+	// they are something to render.
+	NoSniff string `header:"X-Content-Type-Options"`
+	Body    []byte
+}
+
 func registerRuns(api huma.API, d *Deps) {
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "list-runs", Method: http.MethodGet, Path: "/v1/runs", Tags: []string{"runs"},
@@ -94,6 +112,36 @@ func registerRuns(api huma.API, d *Deps) {
 			return nil, problem(ctx, err)
 		}
 		return &runOutput{Body: run}, nil
+	})
+
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "get-run-artifact", Method: http.MethodGet, Path: "/v1/runs/{id}/artifacts/{artifact_id}", Tags: []string{"runs"},
+		Summary:     "Download an artifact of a run",
+		Description: "The raw bytes of a value too large to show inline in the run view (a node's output or input, or the run's output), which lists each node's artifacts with their size and SHA-256.",
+		Errors:      []int{http.StatusNotFound},
+		// The body is the stored bytes, not a JSON document about them
+		// (huma would describe []byte as base64 in JSON).
+		Responses: map[string]*huma.Response{"200": {
+			Description: "The bytes as stored. A node's or the run's value is a JSON document, exactly as the module wrote it.",
+			Content: map[string]*huma.MediaType{
+				"application/json":         {Schema: &huma.Schema{Description: "A JSON value."}},
+				"application/octet-stream": {Schema: &huma.Schema{Type: "string", Format: "binary"}},
+			},
+		}},
+	}, auth.ScopeWorkflowsRead), func(ctx context.Context, in *ArtifactPath) (*artifactOutput, error) {
+		a, err := d.Runs.Artifact(ctx, in.ID, in.ArtifactID)
+		if err != nil {
+			return nil, problem(ctx, err)
+		}
+		name := a.RunID + "-" + a.Name
+		if a.NodeID != "" {
+			name = a.RunID + "-" + a.NodeID + "-" + a.Name
+		}
+		if a.ContentType == "application/json" {
+			name += ".json"
+		}
+		return &artifactOutput{ContentType: a.ContentType, ContentLength: int64(len(a.Data)), ETag: `"` + a.SHA256 + `"`, NoSniff: "nosniff",
+			ContentDisposition: mime.FormatMediaType("attachment", map[string]string{"filename": name}), Body: a.Data}, nil
 	})
 
 	events := map[string]any{"message": engine.Event{}}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -53,20 +54,37 @@ type runOutput struct {
 	Body *engine.RunView
 }
 
+// runInputLimit is the largest run input the server accepts.
+func runInputLimit(d *Deps) int64 {
+	if d.Runs == nil {
+		return engine.DefaultLimits().RunInputBytes
+	}
+	return d.Runs.Limits.WithDefaults().RunInputBytes
+}
+
 func registerWorkflows(api huma.API, d *Deps) {
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "start-run", Method: http.MethodPost, Path: "/v1/workflows/{id}/runs", Tags: []string{"runs"},
 		Summary:       "Start a run (manual trigger)",
-		Description:   "Creates a run of the latest published version (or the one named) and queues it; the answer comes at once with the run's id. Follow it with GET /v1/runs/{id}.",
+		Description:   "Creates a run of the latest published version (or the one named) and queues it; the answer comes at once with the run's id. Follow it with GET /v1/runs/{id}. An input over the server's limit (1 MiB by default) is refused with 413.",
 		DefaultStatus: http.StatusAccepted,
-		Errors:        []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+		Errors:        []int{http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity},
+		// Room for an input at the limit and its envelope, so that the
+		// limit is checked on the input and the problem names it; bodies
+		// larger still are refused before they are parsed.
+		MaxBodyBytes: runInputLimit(d) + 64<<10,
 	}, auth.ScopeWorkflowsRun), func(ctx context.Context, in *startRunInput) (*runOutput, error) {
 		var input json.RawMessage
 		if in.Body.Input != nil {
-			var err error
-			if input, err = json.Marshal(in.Body.Input); err != nil {
+			// Without HTML escaping, which would count "<" as six bytes
+			// against the limit.
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(in.Body.Input); err != nil {
 				return nil, huma.Error422UnprocessableEntity("input: " + err.Error())
 			}
+			input = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		}
 		run, err := d.Runs.Start(ctx, in.ID, in.Body.Version, input, "manual")
 		if err != nil {

@@ -102,6 +102,21 @@ type NodeRun struct {
 	FinishedAt *time.Time
 }
 
+// Artifact is a value of a run too large to keep inline in a checkpoint (a
+// node's output or input, or the run's output). Its bytes are stored apart
+// and go with the run.
+type Artifact struct {
+	ID          string // art_ + hex
+	RunID       string
+	NodeID      string // "" for an artifact of the run itself
+	Name        string // what it holds for its node, e.g. "output"
+	ContentType string
+	Size        int64
+	SHA256      string // hex digest of Data
+	Data        []byte // nil in lists
+	CreatedAt   time.Time
+}
+
 // Trigger starts runs of a workflow: when a webhook is called, on a cron
 // schedule, or when another workflow's run finishes. A trigger goes with
 // the workflow it starts and with the workflow it follows.
@@ -204,6 +219,29 @@ type Store interface {
 	// OrphanedRuns lists runs that need a worker: running with an expired
 	// lease (their worker died), or queued since before queuedBefore.
 	OrphanedRuns(ctx context.Context, now, queuedBefore time.Time, limit int) ([]string, error)
+
+	// PutArtifact stores an artifact, replacing the run's artifact with
+	// the same node and name; ErrNotFound when the run does not exist.
+	PutArtifact(ctx context.Context, a Artifact) error
+	// Artifact returns one of a run's artifacts with its bytes;
+	// ErrNotFound when the run has no artifact with that id.
+	Artifact(ctx context.Context, runID, id string) (Artifact, error)
+	// ListArtifacts lists a run's artifacts, without their bytes, by node
+	// and name.
+	ListArtifacts(ctx context.Context, runID string) ([]Artifact, error)
+	// DeleteArtifacts removes the artifacts of one node of a run ("" for
+	// the run's own).
+	DeleteArtifacts(ctx context.Context, runID, nodeID string) error
+	// PruneRuns deletes, with their node checkpoints and artifacts, up to
+	// limit finished runs (succeeded, failed or canceled) that finished
+	// before finishedBefore (the zero time: none by age) or that are not
+	// among the keepPerWorkflow newest finished runs of their workflow
+	// (newest by creation; 0: none by count). The oldest go first; queued
+	// and running runs are never deleted. It returns how many it deleted.
+	PruneRuns(ctx context.Context, finishedBefore time.Time, keepPerWorkflow, limit int) (int64, error)
+	// ReclaimSpace gives the space of deleted rows back: to the file
+	// system (SQLite) or to new rows (PostgreSQL).
+	ReclaimSpace(ctx context.Context) error
 
 	PutSecret(ctx context.Context, name string, sealed []byte) error
 	Secret(ctx context.Context, name string) ([]byte, error)

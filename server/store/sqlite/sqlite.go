@@ -31,6 +31,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path != ":memory:" {
 		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	}
+	// Incremental auto-vacuum lets ReclaimSpace shrink the file after
+	// retention deletes runs. The pragma takes effect on a new database;
+	// an older one is converted below.
+	dsn += "&_pragma=auto_vacuum(INCREMENTAL)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -40,6 +44,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// SQLITE_BUSY retries (River's SQLite driver asks for the same).
 	db.SetMaxOpenConns(1)
 	s := &DB{db: db}
+	if err := s.useIncrementalVacuum(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if err := s.Migrate(ctx, -1); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)

@@ -1,0 +1,2 @@
+DROP INDEX runs_by_finished;
+DROP TABLE artifacts;
