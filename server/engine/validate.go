@@ -82,6 +82,10 @@ func (v *validator) run() {
 			v.add(loc, "%q is not a valid node id: use 1-64 lower-case letters, digits or '_', starting with a letter", n.ID)
 			continue
 		}
+		if celReserved[n.ID] {
+			v.add(loc, "%q is a reserved word in CEL, so expressions could not write nodes.%s: choose another id", n.ID, n.ID)
+			continue
+		}
 		if j, dup := v.index[n.ID]; dup {
 			v.add(loc, "%q is already the id of nodes[%d]", n.ID, j)
 			continue
@@ -102,6 +106,15 @@ func (v *validator) run() {
 	for i := range d.Edges {
 		v.checkCondition(i)
 	}
+}
+
+// celReserved are CEL's reserved words and literals: a node with such an
+// id could not be read as nodes.<id>.
+var celReserved = map[string]bool{
+	"in": true, "as": true, "break": true, "const": true, "continue": true, "else": true,
+	"for": true, "function": true, "if": true, "import": true, "let": true, "loop": true,
+	"package": true, "namespace": true, "return": true, "var": true, "void": true, "while": true,
+	"true": true, "false": true, "null": true,
 }
 
 func fieldMsg(err error) string {

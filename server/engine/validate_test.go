@@ -138,6 +138,7 @@ func TestValidationNamesTheNodeOrEdge(t *testing.T) {
 		{"no name", func(w map[string]any) { w["name"] = " " }, "name", "required"},
 		{"bad node id", func(w map[string]any) { node(w, 2)["id"] = "Small!" }, "nodes[2].id", "not a valid node id"},
 		{"duplicate id", func(w map[string]any) { node(w, 3)["id"] = "small" }, "nodes[3].id", "already the id of nodes[2]"},
+		{"reserved id", func(w map[string]any) { node(w, 3)["id"] = "in" }, "nodes[3].id", "reserved word in CEL"},
 		{"unknown module", func(w map[string]any) { node(w, 2)["module"] = "nope@1.0.0" }, "nodes[2].module", "not installed"},
 		{"unknown version", func(w map[string]any) { node(w, 2)["module"] = "echo@9.9.9" }, "nodes[2].module", "not installed"},
 		{"unpinned", func(w map[string]any) { node(w, 2)["module"] = "echo@latest" }, "nodes[2].module", "pin a version"},
