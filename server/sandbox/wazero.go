@@ -283,7 +283,11 @@ type limitedAllocator struct {
 }
 
 func (a *limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
-	return &limitedMemory{alloc: a, max: min(max, a.limit)}
+	limit := min(max, a.limit)
+	if m := newLinearMemory(a, limit); m != nil {
+		return m
+	}
+	return &limitedMemory{alloc: a, max: limit}
 }
 
 type limitedMemory struct {
