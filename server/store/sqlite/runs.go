@@ -186,6 +186,9 @@ func (s *DB) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, erro
 	out := make([]store.Run, 0, len(ids))
 	for _, id := range ids {
 		r, err := s.Run(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted (e.g. by retention) between the two reads
+		}
 		if err != nil {
 			return nil, err
 		}
