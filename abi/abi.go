@@ -19,6 +19,11 @@ var SupportedVersions = []int{1}
 // function of ABI v1.
 const ImportModule = "millrace_v1"
 
+// ExportHandle is the function a reactor module exports to handle one
+// invocation (ABI.md §2): the host calls _initialize once, then this once
+// per invocation, each time starting from the state _initialize left.
+const ExportHandle = "millrace_handle"
+
 // WASIModule is the WASI preview1 import module. Its clocks, random source and
 // process exit work; it grants no filesystem, no sockets and no environment.
 const WASIModule = "wasi_snapshot_preview1"

@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/server/sandbox/internal/wasmbin"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -25,16 +28,23 @@ type WazeroConfig struct {
 	CacheDir string
 	// MaxMemoryMB caps every module memory, whatever its grant says.
 	MaxMemoryMB int
-	// NoPreemption turns off interruption of running guest code when an
-	// invocation's deadline passes. Only benchmarks set it: without it an
-	// endless loop is never stopped.
+	// InitTimeout bounds a reactor's _initialize when the engine takes its
+	// snapshot at Compile; zero means 10 s.
+	InitTimeout time.Duration
+	// NoPreemption compiles modules as uploaded, without the interrupt
+	// checks: an endless loop is then never stopped. Only benchmarks set
+	// it, to measure what the checks cost.
 	NoPreemption bool
+	// NoSnapshot starts every reactor invocation from a fresh instance and
+	// _initialize, as a baseline for benchmarks and tests.
+	NoSnapshot bool
 }
 
 // Wazero is the default Engine, built on wazero's optimizing compiler.
 type Wazero struct {
 	runtime wazero.Runtime
 	cache   wazero.CompilationCache
+	cfg     WazeroConfig
 }
 
 var _ Engine = (*Wazero)(nil)
@@ -51,17 +61,19 @@ func NewWazero(ctx context.Context, cfg WazeroConfig) (*Wazero, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	maxMB := cfg.MaxMemoryMB
-	if maxMB <= 0 || maxMB > abi.MaxMemoryMB {
-		maxMB = abi.MaxMemoryMB
+	if cfg.MaxMemoryMB <= 0 || cfg.MaxMemoryMB > abi.MaxMemoryMB {
+		cfg.MaxMemoryMB = abi.MaxMemoryMB
+	}
+	if cfg.InitTimeout <= 0 {
+		cfg.InitTimeout = 10 * time.Second
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
-		WithMemoryLimitPages(uint32(maxMB * 16)). // 16 pages of 64 KiB per MiB
-		// Closing on context done is the only way wazero interrupts a
-		// running guest; it costs time on every loop back-edge (see
-		// BENCHMARKS.md), which is the price of stopping endless loops.
-		WithCloseOnContextDone(!cfg.NoPreemption)
+		WithMemoryLimitPages(uint32(cfg.MaxMemoryMB * 16)). // 16 pages of 64 KiB per MiB
+		// Runaway guests are stopped by the interrupt checks wasmbin
+		// compiles into every module, not by wazero's close-on-context-done,
+		// which costs a call into Go on every loop iteration (RATIONALE.md).
+		WithCloseOnContextDone(false)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
 		r.Close(ctx)
@@ -71,7 +83,7 @@ func NewWazero(ctx context.Context, cfg WazeroConfig) (*Wazero, error) {
 		r.Close(ctx)
 		return nil, err
 	}
-	return &Wazero{runtime: r, cache: cache}, nil
+	return &Wazero{runtime: r, cache: cache, cfg: cfg}, nil
 }
 
 // Close releases the runtime and the cache.
@@ -80,7 +92,9 @@ func (w *Wazero) Close(ctx context.Context) error {
 	return errors.Join(err, w.cache.Close(ctx))
 }
 
-// Compile validates the module's imports and compiles it.
+// Compile validates the module's imports, instruments it (wasmbin) and
+// compiles it. A reactor is also initialised once, here, and its state
+// after _initialize kept as the snapshot every invocation starts from.
 func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Module, error) {
 	imports, err := ParseImports(wasm)
 	if err != nil {
@@ -91,35 +105,161 @@ func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Module, error) {
 			return nil, &ImportError{imp, "is not part of the ABI"}
 		}
 	}
-	cm, err := w.runtime.CompileModule(ctx, wasm)
+	code, info := wasm, (*wasmbin.Info)(nil)
+	if !w.cfg.NoPreemption {
+		if code, info, err = wasmbin.Instrument(wasm); err != nil {
+			return nil, fmt.Errorf("invalid module: %w", err)
+		}
+	}
+	cm, err := w.runtime.CompileModule(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("invalid module: %w", err)
 	}
-	mod := &wazeroModule{runtime: w.runtime, compiled: cm, imports: imports}
-	if _, ok := cm.ExportedFunctions()["_start"]; !ok {
-		cm.Close(ctx)
-		return nil, errors.New("the module exports no _start function: build it as a WASI command (GOOS=wasip1 go build, not -buildmode=c-shared)")
-	}
-	mems := cm.ExportedMemories()
-	if m, ok := mems["memory"]; ok {
-		mod.minPages = m.Min()
-	} else {
-		cm.Close(ctx)
-		return nil, errors.New("the module exports no memory named \"memory\"")
+	mod := &wazeroModule{engine: w, compiled: cm, imports: imports, info: info}
+	if err := mod.prepare(ctx); err != nil {
+		mod.Close(ctx)
+		return nil, err
 	}
 	return mod, nil
 }
 
+// moduleKind is how the host enters a module.
+type moduleKind int
+
+const (
+	// kindCommand is a WASI command: _start runs main, which handles one
+	// invocation; the instance is finished afterwards.
+	kindCommand moduleKind = iota
+	// kindReactor exports _initialize (run once per instance) and
+	// millrace_handle (one invocation): its initialised state can be
+	// snapshotted and each invocation started from it.
+	kindReactor
+)
+
+const (
+	exportStart      = "_start"
+	exportInitialize = "_initialize"
+	exportHandle     = abi.ExportHandle
+)
+
 type wazeroModule struct {
-	runtime  wazero.Runtime
+	engine   *Wazero
 	compiled wazero.CompiledModule
 	imports  []Import
+	info     *wasmbin.Info // nil when compiled without instrumentation
+	kind     moduleKind
 	minPages uint32
+	image    *memImage // the data segments, when wasmbin took them out
+	snap     *snapshot // a reactor's state after _initialize
+	pool     instancePool
+	closed   atomic.Bool
 }
 
-func (m *wazeroModule) Imports() []Import               { return m.imports }
-func (m *wazeroModule) MinMemoryPages() uint32          { return m.minPages }
-func (m *wazeroModule) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
+// snapshot is a reactor instance's state after _initialize: its memory
+// (an image mapped copy-on-write into each instance) and its globals.
+type snapshot struct {
+	image   *memImage
+	pages   uint32
+	globals []snapGlobal
+}
+
+type snapGlobal struct {
+	name  string
+	value uint64
+}
+
+func (m *wazeroModule) prepare(ctx context.Context) error {
+	exports := m.compiled.ExportedFunctions()
+	_, hasStart := exports[exportStart]
+	_, hasInit := exports[exportInitialize]
+	_, hasHandle := exports[exportHandle]
+	switch {
+	case hasHandle && hasInit:
+		m.kind = kindReactor
+	case hasStart:
+		m.kind = kindCommand
+	default:
+		return errors.New("the module exports neither _start (a WASI command: GOOS=wasip1 go build) nor _initialize and " + exportHandle + " (a reactor: go build -buildmode=c-shared with the Go SDK)")
+	}
+	mem, ok := m.compiled.ExportedMemories()["memory"]
+	if !ok {
+		return errors.New("the module exports no memory named \"memory\"")
+	}
+	m.minPages = mem.Min()
+	if m.info != nil && m.info.DataRemoved {
+		img := make([]byte, uint64(m.minPages)*65536)
+		for _, d := range m.info.Data {
+			copy(img[d.Offset:], d.Bytes)
+		}
+		var err error
+		if m.image, err = newMemImage(img); err != nil {
+			return err
+		}
+	}
+	if m.kind == kindReactor && m.info != nil && m.info.Snapshotable() && !m.engine.cfg.NoSnapshot {
+		return m.takeSnapshot(ctx)
+	}
+	return nil
+}
+
+// takeSnapshot instantiates the reactor, runs _initialize under the
+// engine's InitTimeout, and keeps the memory and globals it left.
+func (m *wazeroModule) takeSnapshot(ctx context.Context) error {
+	limit := uint64(m.engine.cfg.MaxMemoryMB) << 20
+	inst, err := m.instantiate(ctx, limit, m.image)
+	if err != nil {
+		return fmt.Errorf("instantiating the module to initialise it: %w", err)
+	}
+	defer inst.close()
+	c := newCall(&Invocation{Limits: Limits{MaxLogBytes: 16 << 10}})
+	c.initializing = true
+	ctx, cancel := context.WithTimeout(ctx, m.engine.cfg.InitTimeout)
+	defer cancel()
+	res := inst.enter(ctx, c, inst.initialize)
+	if res.Failure != nil {
+		return fmt.Errorf("the module's _initialize failed: %s", res.Failure.Message)
+	}
+	snap := &snapshot{pages: inst.mod.Memory().Size() / 65536}
+	for _, g := range m.info.Globals {
+		if !g.Mutable {
+			continue
+		}
+		name := wasmbin.GlobalExport(g.Index)
+		snap.globals = append(snap.globals, snapGlobal{name: name, value: inst.mod.ExportedGlobal(name).Get()})
+	}
+	mem, ok := inst.mod.Memory().Read(0, inst.mod.Memory().Size())
+	if !ok {
+		return errors.New("reading the initialised memory")
+	}
+	if snap.image, err = newMemImage(mem); err != nil {
+		return err
+	}
+	m.snap = snap
+	return nil
+}
+
+func (m *wazeroModule) Imports() []Import { return m.imports }
+
+// MinMemoryPages is the memory an invocation starts with: the snapshot's
+// size for a snapshotted reactor.
+func (m *wazeroModule) MinMemoryPages() uint32 {
+	if m.snap != nil {
+		return m.snap.pages
+	}
+	return m.minPages
+}
+
+func (m *wazeroModule) Close(ctx context.Context) error {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	m.pool.drain()
+	m.image.close()
+	if m.snap != nil {
+		m.snap.image.close()
+	}
+	return m.compiled.Close(ctx)
+}
 
 type callKey struct{}
 
@@ -131,7 +271,8 @@ func callFrom(ctx context.Context) *call {
 	return c
 }
 
-// Invoke runs one invocation in a fresh instance.
+// Invoke runs one invocation: on a reset instance from the pool, or a new
+// one started from the snapshot or the module's image.
 func (m *wazeroModule) Invoke(ctx context.Context, inv *Invocation) *Result {
 	start := time.Now()
 	c := newCall(inv)
@@ -140,67 +281,276 @@ func (m *wazeroModule) Invoke(ctx context.Context, inv *Invocation) *Result {
 	return res
 }
 
-func (m *wazeroModule) run(parent context.Context, c *call) *Result {
-	result := func(f *Failure) *Result {
-		c.logs.flushDropped()
-		r := &Result{Logs: c.logs.records, LogsDropped: c.logs.dropped, Failure: f}
-		if c.hasProgress {
-			p := c.progress
-			r.Progress = &p
-		}
-		if f == nil {
-			r.Port = c.port
-			if r.Port == "" {
-				r.Port = abi.DefaultOutputPort
-				if len(c.inv.Ports) > 0 {
-					r.Port = c.inv.Ports[0]
-				}
-			}
-			r.Output = c.output
-			if !c.hasOutput {
-				r.Output = []byte("null")
-			}
-		}
-		return r
-	}
+func (m *wazeroModule) run(ctx context.Context, c *call) *Result {
 	if f := checkGranted(m.imports, &c.inv.Grant); f != nil {
-		return result(f)
+		return c.result(f)
 	}
 	limit := c.inv.Limits.MemoryBytes
-	if need := uint64(m.minPages) * 65536; need > limit {
-		return result(failf(FailMemory, "the module needs %d MiB of memory to start, over limits.memory_mb (%d)", need>>20, limit>>20))
+	if need := uint64(m.MinMemoryPages()) * 65536; need > limit {
+		return c.result(failf(FailMemory, "the module needs %d MiB of memory to start, over limits.memory_mb (%d)", need>>20, limit>>20))
 	}
-
-	ctx, cancel := context.WithTimeout(parent, c.inv.Limits.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.inv.Limits.Timeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, callKey{}, c)
-	alloc := &limitedAllocator{limit: limit}
-	ctx = experimental.WithMemoryAllocator(ctx, alloc)
 
-	stdout := &streamWriter{logs: &c.logs, level: "info", source: "stdout"}
-	stderr := &streamWriter{logs: &c.logs, level: "warn", source: "stderr"}
+	inst := m.pool.get(limit)
+	if inst == nil {
+		var err error
+		if inst, err = m.newInstance(ctx, limit); err != nil {
+			return c.result(failf(FailInstantiate, "%v", err))
+		}
+	}
+	var res *Result
+	switch {
+	case m.snap != nil:
+		res = inst.enter(ctx, c, inst.handle)
+	case m.kind == kindReactor:
+		res = inst.enter(ctx, c, inst.initialize, inst.handle)
+	default:
+		res = inst.enter(ctx, c, inst.main)
+	}
+	if m.snap != nil && res.Failure == nil && !inst.dirty && !m.closed.Load() && inst.reset(m.snap) {
+		m.pool.put(inst)
+	} else {
+		inst.close()
+	}
+	return res
+}
+
+// newInstance starts an instance the way the module's kind needs: from the
+// snapshot (memory grown to its size, globals set), or from the image.
+func (m *wazeroModule) newInstance(ctx context.Context, limit uint64) (*instance, error) {
+	if m.snap == nil {
+		return m.instantiate(ctx, limit, m.image)
+	}
+	inst, err := m.instantiate(ctx, limit, m.snap.image)
+	if err != nil {
+		return nil, err
+	}
+	if grow := m.snap.pages - inst.mod.Memory().Size()/65536; grow > 0 {
+		if _, ok := inst.mod.Memory().Grow(grow); !ok {
+			inst.close()
+			return nil, errors.New("growing the memory to the snapshot's size")
+		}
+	}
+	inst.snapGlobals = make([]api.MutableGlobal, len(m.snap.globals))
+	for i, g := range m.snap.globals {
+		mg, ok := inst.mod.ExportedGlobal(g.name).(api.MutableGlobal)
+		if !ok {
+			inst.close()
+			return nil, fmt.Errorf("global %s is not mutable", g.name)
+		}
+		mg.Set(g.value)
+		inst.snapGlobals[i] = mg
+	}
+	return inst, nil
+}
+
+func (m *wazeroModule) instantiate(ctx context.Context, limit uint64, img *memImage) (*instance, error) {
+	inst := &instance{alloc: &limitedAllocator{limit: limit, image: img}}
+	inst.stdout.level, inst.stdout.source = "info", "stdout"
+	inst.stderr.level, inst.stderr.source = "warn", "stderr"
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous, so instances of one module can run side by side
-		WithStdout(stdout).
-		WithStderr(stderr).
+		WithStdout(&inst.stdout).
+		WithStderr(&inst.stderr).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithNanosleep(func(ns int64) { sleepCtx(ctx, ns) }).
+		WithNanosleep(func(ns int64) { sleepCtx(inst.ctx, ns) }).
 		WithRandSource(rand.Reader).
-		WithStartFunctions("_start")
-
-	mod, err := m.runtime.InstantiateModule(ctx, m.compiled, cfg)
-	if mod != nil {
-		mod.Close(context.Background())
+		WithStartFunctions() // the host calls them, once the interrupt is armed
+	mod, err := m.engine.runtime.InstantiateModule(experimental.WithMemoryAllocator(ctx, inst.alloc), m.compiled, cfg)
+	if err != nil {
+		if inst.alloc.refused.Load() {
+			return nil, fmt.Errorf("the module's initial memory is over the memory limit (%d MiB)", limit>>20)
+		}
+		return nil, err
 	}
-	stdout.flush()
-	stderr.flush()
+	inst.mod = mod
+	inst.initialize = mod.ExportedFunction(exportInitialize)
+	inst.handle = mod.ExportedFunction(exportHandle)
+	inst.main = mod.ExportedFunction(exportStart)
+	if m.info != nil {
+		inst.flag, _ = mod.ExportedGlobal(wasmbin.InterruptExport).(api.MutableGlobal)
+		if m.info.HasStart {
+			inst.start = mod.ExportedFunction(wasmbin.StartExport)
+		}
+	}
+	return inst, nil
+}
 
+// instance is one instantiated module and what the host keeps for it.
+type instance struct {
+	mod         api.Module
+	alloc       *limitedAllocator
+	flag        api.MutableGlobal   // the interrupt flag; nil without instrumentation
+	start       api.Function        // the module's start function, if it has one
+	main        api.Function        // a command's _start
+	initialize  api.Function        // a reactor's _initialize…
+	handle      api.Function        // …and its millrace_handle
+	snapGlobals []api.MutableGlobal // parallel to snapshot.globals
+	limit       uint64
+
+	// Per invocation: where the guest's streams go and the context its
+	// sleeps honour.
+	ctx            context.Context
+	stdout, stderr switchWriter
+	started        bool // the start function has run
+	dirty          bool // something happened that a reset does not undo
+}
+
+// switchWriter sends a guest stream to the current invocation's logs.
+type switchWriter struct {
+	level, source string
+	w             *streamWriter
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	if s.w == nil {
+		return len(p), nil
+	}
+	return s.w.Write(p)
+}
+
+// enter calls fns in turn on the instance for the invocation c (after the
+// module's start function, the first time), with the interrupt armed for
+// ctx, and classifies the outcome.
+func (inst *instance) enter(parent context.Context, c *call, fns ...api.Function) *Result {
+	ctx := context.WithValue(parent, callKey{}, c)
+	inst.ctx = ctx
+	inst.stdout.w = &streamWriter{logs: &c.logs, level: inst.stdout.level, source: inst.stdout.source}
+	inst.stderr.w = &streamWriter{logs: &c.logs, level: inst.stderr.level, source: inst.stderr.source}
+	inst.alloc.refused.Store(false)
+	var interrupted atomic.Bool
+	stop := func() bool { return true }
+	if inst.flag != nil {
+		stop = context.AfterFunc(ctx, func() {
+			interrupted.Store(true)
+			inst.flag.Set(1)
+		})
+	}
+	var err error
+	if inst.start != nil && !inst.started {
+		inst.started = true
+		_, err = inst.start.Call(ctx)
+	}
+	for _, f := range fns {
+		if err != nil {
+			break
+		}
+		_, err = f.Call(ctx)
+	}
+	if !stop() {
+		inst.dirty = true // the flag may be set
+	}
+	inst.stdout.w.flush()
+	inst.stderr.w.flush()
+	inst.stdout.w, inst.stderr.w, inst.ctx = nil, nil, nil
+	if err != nil {
+		inst.dirty = true
+	}
+	return c.result(c.classify(err, parent, interrupted.Load(), inst.alloc))
+}
+
+// reset returns a pooled instance to the snapshot: memory re-mapped from
+// the image, globals and the interrupt flag restored. It reports false
+// when the instance cannot be reset (its memory grew), and must then be
+// closed.
+func (inst *instance) reset(snap *snapshot) bool {
+	mem, ok := inst.alloc.mem.(resettable)
+	if !ok || !mem.reset() {
+		return false
+	}
+	for i, g := range snap.globals {
+		inst.snapGlobals[i].Set(g.value)
+	}
+	inst.flag.Set(0)
+	return true
+}
+
+type resettable interface{ reset() bool }
+
+func (inst *instance) close() {
+	if inst.mod != nil {
+		inst.mod.Close(context.Background())
+	}
+}
+
+// instancePool keeps reset instances of one module for reuse, by memory
+// limit (an instance's reservation is sized for its limit).
+type instancePool struct {
+	mu   sync.Mutex
+	free []*instance
+}
+
+// maxPooled bounds the idle instances of one module: one or two per core
+// covers the invocations that can run at once.
+var maxPooled = 2 * runtime.GOMAXPROCS(0)
+
+func (p *instancePool) get(limit uint64) *instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.free) - 1; i >= 0; i-- {
+		if inst := p.free[i]; inst.alloc.limit == limit {
+			p.free = append(p.free[:i], p.free[i+1:]...)
+			return inst
+		}
+	}
+	return nil
+}
+
+func (p *instancePool) put(inst *instance) {
+	p.mu.Lock()
+	if len(p.free) < maxPooled {
+		p.free = append(p.free, inst)
+		inst = nil
+	}
+	p.mu.Unlock()
+	if inst != nil {
+		inst.close()
+	}
+}
+
+func (p *instancePool) drain() {
+	p.mu.Lock()
+	free := p.free
+	p.free = nil
+	p.mu.Unlock()
+	for _, inst := range free {
+		inst.close()
+	}
+}
+
+// result builds the invocation's Result; f nil means success.
+func (c *call) result(f *Failure) *Result {
+	c.logs.flushDropped()
+	r := &Result{Logs: c.logs.records, LogsDropped: c.logs.dropped, Failure: f}
+	if c.hasProgress {
+		p := c.progress
+		r.Progress = &p
+	}
+	if f == nil {
+		r.Port = c.port
+		if r.Port == "" {
+			r.Port = abi.DefaultOutputPort
+			if len(c.inv.Ports) > 0 {
+				r.Port = c.inv.Ports[0]
+			}
+		}
+		r.Output = c.output
+		if !c.hasOutput {
+			r.Output = []byte("null")
+		}
+	}
+	return r
+}
+
+// classify turns what a guest call returned into a Failure, or nil.
+func (c *call) classify(err error, parent context.Context, interrupted bool, alloc *limitedAllocator) *Failure {
 	if c.failure != nil { // a limit the host enforced comes first: it caused the rest
-		return result(c.failure)
+		return c.failure
 	}
 	if alloc.refused.Load() {
-		return result(failf(FailMemory, "the module tried to grow its memory past limits.memory_mb (%d MiB)", limit>>20))
+		return failf(FailMemory, "the module tried to grow its memory past limits.memory_mb (%d MiB)", alloc.limit>>20)
 	}
 	var exit *sys.ExitError
 	switch {
@@ -209,26 +559,35 @@ func (m *wazeroModule) run(parent context.Context, c *call) *Result {
 		switch code := exit.ExitCode(); code {
 		case 0:
 		case sys.ExitCodeDeadlineExceeded:
-			return result(failf(FailTimeout, "the module ran past limits.timeout_ms (%d ms) and was stopped", c.inv.Limits.Timeout.Milliseconds()))
+			return c.timeout()
 		case sys.ExitCodeContextCanceled:
-			return result(failf(FailCanceled, "the invocation was canceled"))
+			return failf(FailCanceled, "the invocation was canceled")
 		default:
 			if c.errSet {
-				return result(failf(FailModuleError, "%s", c.errMsg))
+				return failf(FailModuleError, "%s", c.errMsg)
 			}
-			return result(failf(FailExit, "the module exited with code %d%s", code, lastStderr(c.logs.records)))
+			return failf(FailExit, "the module exited with code %d%s", code, lastStderr(c.logs.records))
 		}
-	case ctx.Err() != nil && parent.Err() == nil:
-		return result(failf(FailTimeout, "the module ran past limits.timeout_ms (%d ms) and was stopped", c.inv.Limits.Timeout.Milliseconds()))
+	case interrupted && parent.Err() != nil && !errors.Is(parent.Err(), context.DeadlineExceeded):
+		return failf(FailCanceled, "the invocation was canceled")
+	case interrupted:
+		return c.timeout()
 	case strings.Contains(err.Error(), "wasm error:"):
-		return result(failf(FailTrap, "the module trapped: %s", trapMessage(err)))
+		return failf(FailTrap, "the module trapped: %s", trapMessage(err))
 	default:
-		return result(failf(FailInstantiate, "%v", err))
+		return failf(FailInstantiate, "%v", err)
 	}
 	if c.errSet {
-		return result(failf(FailModuleError, "%s", c.errMsg))
+		return failf(FailModuleError, "%s", c.errMsg)
 	}
-	return result(nil)
+	return nil
+}
+
+func (c *call) timeout() *Failure {
+	if c.initializing {
+		return failf(FailTimeout, "_initialize ran past its time limit and was stopped")
+	}
+	return failf(FailTimeout, "the module ran past limits.timeout_ms (%d ms) and was stopped", c.inv.Limits.Timeout.Milliseconds())
 }
 
 // trapMessage keeps the first line of a wazero trap error ("wasm error:
@@ -276,20 +635,26 @@ func sleepCtx(ctx context.Context, ns int64) {
 
 // limitedAllocator backs a guest's memory and refuses to grow it past the
 // invocation's limit. wazero turns a refused grow into memory.grow = -1,
-// which the guest sees as out of memory.
+// which the guest sees as out of memory. The memory starts as image (when
+// set) and is kept in mem, so a pooled instance can be reset.
 type limitedAllocator struct {
 	limit   uint64
+	image   *memImage
+	mem     experimental.LinearMemory
 	refused atomic.Bool
 }
 
 func (a *limitedAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
 	limit := min(max, a.limit)
-	if m := newLinearMemory(a, limit); m != nil {
+	if m := newLinearMemory(a, limit, a.image); m != nil {
+		a.mem = m
 		return m
 	}
-	return &limitedMemory{alloc: a, max: limit}
+	a.mem = &limitedMemory{alloc: a, max: limit}
+	return a.mem
 }
 
+// limitedMemory is the portable fallback: memory on the Go heap.
 type limitedMemory struct {
 	alloc *limitedAllocator
 	max   uint64
@@ -309,6 +674,9 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	newCap := max(size, min(uint64(cap(m.buf))*2, m.max))
 	buf := make([]byte, size, newCap)
 	copy(buf, m.buf)
+	if len(m.buf) == 0 && m.alloc.image != nil {
+		m.alloc.image.copyTo(buf)
+	}
 	m.buf = buf
 	return buf
 }
@@ -327,6 +695,10 @@ func instantiateHost(ctx context.Context, r wazero.Runtime) error {
 				mem := mod.Memory()
 				if c == nil || mem == nil {
 					stack[0] = uint64(abi.ErrnoInvalidArgument)
+					return
+				}
+				if c.initializing { // no invocation yet: nothing to read or reach
+					stack[0] = uint64(abi.ErrnoDenied)
 					return
 				}
 				stack[0] = uint64(fn(ctx, c, mem, stack))
