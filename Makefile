@@ -32,12 +32,14 @@ web/dist/docs/swagger-ui-bundle.js: web/node_modules/.installed web/build.mjs
 
 web: web/dist/docs/swagger-ui-bundle.js
 
-# Built-in modules, compiled to WebAssembly and embedded in the server.
-# go build's cache makes this cheap when nothing changed.
+# Built-in modules, compiled to WebAssembly reactors (fast start: ABI.md
+# §2) and embedded in the server. go build's cache makes this cheap when
+# nothing changed; -buildmode=c-shared takes one package at a time.
 modules:
 	@mkdir -p build/modules $(WASM_DIR)
-	cd modules && GOOS=wasip1 GOARCH=wasm $(GO) build $(WASM_FLAGS) -o ../build/modules/ $(addprefix ./,$(BUILTINS))
 	@for m in $(BUILTINS); do \
+		echo "build module $$m"; \
+		(cd modules && GOOS=wasip1 GOARCH=wasm $(GO) build $(WASM_FLAGS) -buildmode=c-shared -o ../build/modules/$$m ./$$m) || exit 1; \
 		cmp -s build/modules/$$m $(WASM_DIR)/$$m.wasm || cp build/modules/$$m $(WASM_DIR)/$$m.wasm; \
 		cmp -s modules/$$m/manifest.json $(WASM_DIR)/$$m.json || cp modules/$$m/manifest.json $(WASM_DIR)/$$m.json; \
 	done

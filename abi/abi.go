@@ -20,7 +20,7 @@ var SupportedVersions = []int{1}
 const ImportModule = "millrace_v1"
 
 // ExportHandle is the function a reactor module exports to handle one
-// invocation (ABI.md §2): the host calls _initialize once, then this once
+// invocation (ABI.md §1): the host calls _initialize once, then this once
 // per invocation, each time starting from the state _initialize left.
 const ExportHandle = "millrace_handle"
 

@@ -1,11 +1,23 @@
-// Package millrace is the Go SDK for Millrace modules. A module is a WASI
-// preview1 command built with GOOS=wasip1 GOARCH=wasm; its main function
-// hands a typed handler to Handle, which reads the input from the host,
-// runs the handler and reports the output or the error:
+// Package millrace is the Go SDK for Millrace modules. A module hands a
+// typed handler to Handle from an init function; Handle reads the input
+// from the host, runs the handler and reports the output or the error:
 //
-//	func main() { millrace.Handle(run) }
+//	func init() { millrace.Handle(run) }
+//
+//	func main() {}
 //
 //	func run(ctx context.Context, in Input) (Output, error) { ... }
+//
+// Build it as a reactor, which starts fast (the host snapshots it after
+// initialisation and starts every invocation from that snapshot, in well
+// under a millisecond):
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm
+//
+// The same source also builds as a WASI command (without -buildmode),
+// which the host runs from scratch for every invocation (a few
+// milliseconds for a Go module). In a reactor, package-level state is
+// reset between invocations: each starts from the state init left.
 //
 // The other functions reach the host capabilities of ABI.md: Config,
 // Logger, Progress, the KV functions, HTTPSend and Secret; package
@@ -34,11 +46,29 @@ import (
 //
 // A panic in fn is not recovered: the module exits with a non-zero code and
 // the host reports the panic message it captured from stderr.
+//
+// In a reactor (-buildmode=c-shared) Handle only registers fn: the host
+// calls it through the module's millrace_handle export, once per
+// invocation. Call Handle from init, since a reactor's main never runs.
 func Handle[In, Out any](fn func(ctx context.Context, in In) (Out, error)) {
-	if err := handle(fn); err != nil {
-		fail(err)
+	run := func() {
+		if err := handle(fn); err != nil {
+			fail(err)
+		}
 	}
+	if reactor {
+		registered = run
+		return
+	}
+	run()
 }
+
+// registered is the handler Handle registered in a reactor.
+var registered func()
+
+// errNoHandler is reported when the host asks a reactor to handle an
+// invocation before any handler was registered.
+const errNoHandler = "the module registered no handler: call millrace.Handle from an init function (a reactor's main does not run)"
 
 func handle[In, Out any](fn func(ctx context.Context, in In) (Out, error)) error {
 	var in In

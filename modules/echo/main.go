@@ -10,7 +10,9 @@ import (
 	millrace "github.com/millrace/millrace/guest-sdk"
 )
 
-func main() { millrace.Handle(run) }
+func init() { millrace.Handle(run) }
+
+func main() {}
 
 func run(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
 	millrace.Logger().Info("echo", "bytes", len(in))

@@ -18,7 +18,9 @@ import (
 	"github.com/millrace/millrace/guest-sdk/millracehttp"
 )
 
-func main() { millrace.Handle(run) }
+func init() { millrace.Handle(run) }
+
+func main() {}
 
 // input describes the request. JSON, when given, is sent as the body with
 // Content-Type application/json unless the headers set another type. The

@@ -22,7 +22,9 @@ import (
 	"github.com/millrace/millrace/modules/internal/jsonvalue"
 )
 
-func main() { millrace.Handle(run) }
+func init() { millrace.Handle(run) }
+
+func main() {}
 
 // config is the module's configuration: exactly one of its fields is set.
 type config struct {

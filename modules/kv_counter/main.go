@@ -9,7 +9,9 @@ import (
 	millrace "github.com/millrace/millrace/guest-sdk"
 )
 
-func main() { millrace.Handle(run) }
+func init() { millrace.Handle(run) }
+
+func main() {}
 
 type input struct {
 	Key   string `json:"key"`   // "default" when empty

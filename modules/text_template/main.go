@@ -14,7 +14,9 @@ import (
 	"github.com/millrace/millrace/modules/internal/jsonvalue"
 )
 
-func main() { millrace.Handle(run) }
+func init() { millrace.Handle(run) }
+
+func main() {}
 
 type input struct {
 	Template string          `json:"template"`

@@ -14,6 +14,9 @@ type rawModule struct {
 	memPages uint32
 	noStart  bool
 	noMemory bool
+	// startSection makes the function the module's start function too,
+	// which runs before any export is called.
+	startSection bool
 }
 
 func leb(v uint32) []byte {
@@ -82,6 +85,9 @@ func (m rawModule) bytes() []byte {
 		exports = append(exports, append(name("memory"), 2, 0))
 	}
 	out = append(out, section(7, vec(exports...))...)
+	if m.startSection {
+		out = append(out, section(8, leb(uint32(nImportedFuncs)))...)
+	}
 	body := append([]byte{0}, m.body...) // no locals
 	body = append(body, 0x0b)
 	out = append(out, section(10, vec(append(leb(uint32(len(body))), body...)))...)

@@ -573,7 +573,8 @@ func (c *call) classify(err error, parent context.Context, interrupted bool, all
 	case interrupted:
 		return c.timeout()
 	case strings.Contains(err.Error(), "wasm error:"):
-		return failf(FailTrap, "the module trapped: %s", trapMessage(err))
+		// A Go reactor that panics prints the panic, then traps.
+		return failf(FailTrap, "the module trapped: %s%s", trapMessage(err), lastStderr(c.logs.records))
 	default:
 		return failf(FailInstantiate, "%v", err)
 	}

@@ -20,7 +20,7 @@ type output struct {
 	Sum string `json:"sum"`
 }
 
-func main() {
+func init() {
 	millrace.Handle(func(_ context.Context, in input) (output, error) {
 		data := make([]byte, in.MiB<<20)
 		for i := range data {
@@ -36,3 +36,5 @@ func main() {
 		return output{Sum: hex.EncodeToString(sum[:])}, nil
 	})
 }
+
+func main() {}

@@ -12,7 +12,7 @@ type count struct {
 	N int `json:"n"`
 }
 
-func main() {
+func init() {
 	millrace.Handle(func(_ context.Context, in count) (count, error) {
 		for i := range in.N {
 			millrace.Progress(i+1, in.N, "")
@@ -20,3 +20,5 @@ func main() {
 		return in, nil
 	})
 }
+
+func main() {}

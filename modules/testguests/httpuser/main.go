@@ -20,7 +20,7 @@ type output struct {
 	Body   string `json:"body"`
 }
 
-func main() {
+func init() {
 	millrace.Handle(func(_ context.Context, in input) (output, error) {
 		resp, err := millrace.HTTPSend(abi.HTTPRequest{Method: in.Method, URL: in.URL})
 		if err != nil {
@@ -29,3 +29,5 @@ func main() {
 		return output{Status: resp.Status, Body: string(resp.Body)}, nil
 	})
 }
+
+func main() {}

@@ -12,7 +12,7 @@ import (
 // the loop as dead code.
 var spins uint64
 
-func main() {
+func init() {
 	millrace.Handle(func(context.Context, struct{}) (uint64, error) {
 		for spins != 1 {
 			spins += 2 // even values only, even when it wraps: never 1
@@ -20,3 +20,5 @@ func main() {
 		return spins, nil
 	})
 }
+
+func main() {}

@@ -8,8 +8,10 @@ import (
 	millrace "github.com/millrace/millrace/guest-sdk"
 )
 
-func main() {
+func init() {
 	millrace.Handle(func(context.Context, struct{}) (struct{}, error) {
 		return struct{}{}, nil
 	})
 }
+
+func main() {}

@@ -7,8 +7,10 @@ import (
 	millrace "github.com/millrace/millrace/guest-sdk"
 )
 
-func main() {
+func init() {
 	millrace.Handle(func(context.Context, struct{}) (struct{}, error) {
 		panic("boom")
 	})
 }
+
+func main() {}

@@ -12,7 +12,7 @@ type input struct {
 	Port string `json:"port"`
 }
 
-func main() {
+func init() {
 	millrace.Handle(func(ctx context.Context, in input) (input, error) {
 		if in.Port != "" {
 			if err := millrace.SetPort(in.Port); err != nil {
@@ -22,3 +22,5 @@ func main() {
 		return in, nil
 	})
 }
+
+func main() {}

@@ -18,8 +18,10 @@ func deep(n int) int {
 	return deep(n+1) + int(frame[(n+1)%len(frame)])
 }
 
-func main() {
+func init() {
 	millrace.Handle(func(context.Context, struct{}) (int, error) {
 		return deep(0), nil
 	})
 }
+
+func main() {}

@@ -18,7 +18,7 @@ type output struct {
 	Value string `json:"value"`
 }
 
-func main() {
+func init() {
 	millrace.Handle(func(_ context.Context, in input) (output, error) {
 		v, err := millrace.Secret(in.Name)
 		if err != nil {
@@ -28,3 +28,5 @@ func main() {
 		return output{Value: v}, nil
 	})
 }
+
+func main() {}

@@ -25,6 +25,7 @@ var (
 		"testguests/recursion", "testguests/logflood", "testguests/sleeper", "testguests/cpu",
 		"testguests/hostcalls", "testguests/kvuser", "testguests/httpuser", "testguests/secretuser",
 		"testguests/random", "testguests/noop", "testguests/hello", "testguests/porter", "testguests/flaky",
+		"testguests/counter", "testguests/initloop",
 		// built-in modules
 		"echo", "json_transform", "http_request", "text_template", "kv_counter",
 	}
@@ -66,6 +67,51 @@ func Wasm(tb testing.TB, name string) []byte {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		tb.Fatalf("guest %s: %v", name, err)
+	}
+	return b
+}
+
+var (
+	reactorMu sync.Mutex
+	reactors  = map[string]error{}
+)
+
+// Reactor returns the bytes of a guest built as a reactor
+// (-buildmode=c-shared), which go build makes one package at a time.
+func Reactor(tb testing.TB, name string) []byte {
+	tb.Helper()
+	once.Do(build)
+	if bErr != nil {
+		tb.Fatal(bErr)
+	}
+	pkg := ""
+	for _, n := range names {
+		if filepath.Base(n) == name {
+			pkg = "./" + n
+		}
+	}
+	if pkg == "" {
+		tb.Fatalf("no guest named %s", name)
+	}
+	out := filepath.Join(dir, name+".reactor")
+	reactorMu.Lock()
+	err, built := reactors[name]
+	if !built {
+		cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, pkg)
+		cmd.Dir = ModulesDir()
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if b, cerr := cmd.CombinedOutput(); cerr != nil {
+			err = fmt.Errorf("building reactor %s: %v\n%s", name, cerr, b)
+		}
+		reactors[name] = err
+	}
+	reactorMu.Unlock()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, rerr := os.ReadFile(out)
+	if rerr != nil {
+		tb.Fatalf("reactor %s: %v", name, rerr)
 	}
 	return b
 }
