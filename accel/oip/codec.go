@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unsafe"
 )
 
 // InferRequest is a decoded inference request.
@@ -298,7 +299,9 @@ func decodeJSONData(raw []byte, dt Datatype, count int64) ([]byte, error) {
 			return nil, fmt.Errorf("data has more than the %d elements its shape holds", count)
 		}
 		var err error
-		if out, err = appendValue(out, dt, string(raw[i:j])); err != nil {
+		// The token aliases raw (no allocation per element); appendValue
+		// keeps it only inside the error message it formats.
+		if out, err = appendValue(out, dt, unsafe.String(&raw[i], j-i)); err != nil {
 			return nil, fmt.Errorf("element %d: %v", n, err)
 		}
 		n++

@@ -29,12 +29,13 @@ import (
 )
 
 type fixture struct {
+	dir string
 	mgr *sessions.Manager
 	srv *httptest.Server
 	c   *client.Client
 }
 
-func setup(t *testing.T, scfg sessions.Config, cfg service.Config) *fixture {
+func setup(t testing.TB, scfg sessions.Config, cfg service.Config) *fixture {
 	t.Helper()
 	if scfg.LibraryPath == "" {
 		scfg.LibraryPath = testenv.LibraryPath(t)
@@ -46,7 +47,7 @@ func setup(t *testing.T, scfg sessions.Config, cfg service.Config) *fixture {
 	t.Cleanup(srv.Close)
 	c, err := client.New(srv.URL, client.WithToken(cfg.Token))
 	require.NoError(t, err)
-	return &fixture{mgr: mgr, srv: srv, c: c}
+	return &fixture{dir: dir, mgr: mgr, srv: srv, c: c}
 }
 
 // post sends a raw request and returns the status and the decoded error.
