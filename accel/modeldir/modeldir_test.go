@@ -1,0 +1,60 @@
+package modeldir_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/millrace/millrace/accel/modeldir"
+	"github.com/millrace/millrace/accel/sessions"
+)
+
+func TestDir(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	write := func(path, data string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(root, path)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, path), []byte(data), 0o644))
+	}
+	write("flat.onnx", "x")
+	write("folder/model.onnx", "x")
+	write("folder/metadata.json", `{"version": "3", "description": "a folder model"}`)
+	write("both.onnx", "x")
+	write("both/model.onnx", "x")
+	write("typo/model.onnx", "x")
+	write("typo/metadata.json", `{"verison": "3"}`)
+	write("empty/readme.txt", "not a model")
+	write("notes.txt", "not a model")
+	d := modeldir.New(root)
+	ctx := context.Background()
+
+	m, err := d.Model(ctx, "folder")
+	require.NoError(t, err)
+	require.Equal(t, sessions.Model{Name: "folder", Path: filepath.Join(root, "folder/model.onnx"), Version: "3"}, m)
+	m, err = d.Model(ctx, "flat")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(root, "flat.onnx"), m.Path)
+	m, err = d.Model(ctx, "both")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(root, "both/model.onnx"), m.Path, "the folder wins")
+	_, err = d.Model(ctx, "typo")
+	require.ErrorContains(t, err, `unknown field "verison"`)
+	for _, name := range []string{"empty", "nope", "..", "../x", ".hidden", "flat.onnx", ""} {
+		_, err = d.Model(ctx, name)
+		require.ErrorIs(t, err, sessions.ErrNotFound, name)
+	}
+
+	list, err := d.List(ctx)
+	require.NoError(t, err)
+	var names []string
+	for _, m := range list {
+		names = append(names, m.Name)
+	}
+	require.Equal(t, []string{"both", "flat", "folder"}, names)
+
+	_, err = modeldir.New(filepath.Join(root, "missing")).List(ctx)
+	require.ErrorContains(t, err, "does not exist")
+}
