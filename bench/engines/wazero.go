@@ -18,7 +18,8 @@ type wazeroRunner struct {
 	runtime  wazero.Runtime
 	compiled wazero.CompiledModule
 	ticker   ticker
-	warm     api.Module // set by StartWarm
+	warm     api.Module   // set by StartWarm
+	warmRun  api.Function // warm's run, looked up once: each lookup allocates a call stack
 }
 
 func newWazero(ctx context.Context, g *Guests, w Workload) (Runner, error) {
@@ -61,30 +62,30 @@ func (r *wazeroRunner) StartWarm(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.call(ctx, mod); err != nil {
+	run := mod.ExportedFunction("run")
+	if err := r.call(ctx, mod, run); err != nil {
 		mod.Close(ctx)
 		return err
 	}
-	r.warm = mod
+	r.warm, r.warmRun = mod, run
 	return nil
 }
 
-func (r *wazeroRunner) Warm(ctx context.Context) error { return r.call(ctx, r.warm) }
+func (r *wazeroRunner) Warm(ctx context.Context) error { return r.call(ctx, r.warm, r.warmRun) }
 
 func (r *wazeroRunner) Fresh(ctx context.Context) error {
 	mod, err := r.instantiate(ctx)
 	if err != nil {
 		return err
 	}
-	err = r.call(ctx, mod)
+	err = r.call(ctx, mod, mod.ExportedFunction("run"))
 	if cerr := mod.Close(ctx); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-func (r *wazeroRunner) call(ctx context.Context, mod api.Module) error {
-	run := mod.ExportedFunction("run")
+func (r *wazeroRunner) call(ctx context.Context, mod api.Module, run api.Function) error {
 	switch r.workload {
 	case Trivial:
 		res, err := run.Call(ctx)
