@@ -76,9 +76,15 @@ test: postgres web modules accel-deps fmt-check vet
 	cd accel && $(GO) test -count=1 ./...
 
 # Benchmarks (see BENCHMARKS.md). BENCH_COUNT runs of each, for medians.
+# The second part compares engines side by side (bench/engines/README.md):
+# its own module, so the server's go.mod carries none of those runtimes.
+# Summarise it with `go run ./bench/engines/cmd/ratios build/bench-engines.txt`.
 BENCH_COUNT ?= 5
+ENGINE_GUESTS := $(CURDIR)/build/bench-engines/guests
 bench: modules
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m ./server/sandbox/ ./server/engine/ | tee build/bench.txt
+	cd bench/engines && $(GO) run ./cmd/guests -o $(ENGINE_GUESTS)
+	cd bench/engines && ENGINES_GUESTS_DIR=$(ENGINE_GUESTS) $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m ./... | tee ../../build/bench-engines.txt
 
 # The accel service against ONNX Runtime called directly (accel/README.md).
 bench-accel: accel-deps
