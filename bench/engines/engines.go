@@ -71,16 +71,20 @@ type Runtime struct {
 }
 
 // Runtimes lists the compared paths. "millrace" is the server's default
-// engine configuration; "millrace-nopreempt" turns off wazero's
-// close-on-context-done (the server never does: it is how a runaway guest
-// is stopped) so the cost of preemption can be told apart from the cost of
-// Millrace's host side.
+// path for a reactor module (an instance started from the snapshot taken
+// after _initialize, or a pooled one reset to it); "millrace-command" is
+// the same guest built as a WASI command (a fresh instance and a Go
+// runtime start per invocation); "millrace-nopreempt" is the command
+// compiled without the interrupt checks (the server never does: they are
+// how a runaway guest is stopped), so the checks' cost can be told apart
+// from the rest of Millrace's host side.
 var Runtimes = []Runtime{
 	{Name: "wazero", New: newWazero},
 	{Name: "extism", New: newExtism},
 	{Name: "wasmtime", New: newWasmtime},
-	{Name: "millrace", New: newMillrace(false)},
-	{Name: "millrace-nopreempt", New: newMillrace(true)},
+	{Name: "millrace", New: newMillrace(false, false)},
+	{Name: "millrace-command", New: newMillrace(false, true)},
+	{Name: "millrace-nopreempt", New: newMillrace(true, true)},
 }
 
 var expectedSum = sync.OnceValue(func() string {

@@ -17,9 +17,12 @@ type Guests struct {
 	Reactor map[Workload][]byte
 	// Extism are Extism plug-ins built with go-pdk.
 	Extism map[Workload][]byte
-	// Millrace are the SDK test guests of modules/testguests (WASI
-	// commands), run through sandbox.Module.Invoke.
-	Millrace map[Workload][]byte
+	// Millrace are the SDK test guests of modules/testguests built as
+	// reactors (the fast path: snapshot after _initialize), and
+	// MillraceCommand the same sources built as WASI commands; both run
+	// through sandbox.Module.Invoke.
+	Millrace        map[Workload][]byte
+	MillraceCommand map[Workload][]byte
 }
 
 // millraceGuests maps each workload to its SDK test guest.
@@ -50,8 +53,8 @@ func BuildGuests(ctx context.Context, dir string) (*Guests, error) {
 			// -buildmode=c-shared builds one package at a time.
 			{"reactor", string(w), src, "./guests/reactor/" + string(w), []string{"-buildmode=c-shared"}},
 			{"extism", string(w), src, "./guests/extism/" + string(w), []string{"-buildmode=c-shared"}},
-			// As server/internal/testguests builds them: WASI commands.
-			{"millrace", millraceGuests[w], filepath.Join(src, "..", "..", "modules"), "./testguests/" + millraceGuests[w], nil},
+			{"millrace", millraceGuests[w], filepath.Join(src, "..", "..", "modules"), "./testguests/" + millraceGuests[w], []string{"-buildmode=c-shared"}},
+			{"millrace-command", millraceGuests[w], filepath.Join(src, "..", "..", "modules"), "./testguests/" + millraceGuests[w], nil},
 		}
 		for _, b := range builds {
 			out := filepath.Join(tmp, b.flavour+"-"+b.name)
@@ -88,7 +91,7 @@ func copyChanged(from, to string) error {
 
 // LoadGuests reads guests that BuildGuests wrote into dir.
 func LoadGuests(dir string) (*Guests, error) {
-	g := &Guests{Reactor: map[Workload][]byte{}, Extism: map[Workload][]byte{}, Millrace: map[Workload][]byte{}}
+	g := &Guests{Reactor: map[Workload][]byte{}, Extism: map[Workload][]byte{}, Millrace: map[Workload][]byte{}, MillraceCommand: map[Workload][]byte{}}
 	for _, w := range Workloads {
 		for _, f := range []struct {
 			m    map[Workload][]byte
@@ -97,6 +100,7 @@ func LoadGuests(dir string) (*Guests, error) {
 			{g.Reactor, filepath.Join(dir, "reactor", string(w)+".wasm")},
 			{g.Extism, filepath.Join(dir, "extism", string(w)+".wasm")},
 			{g.Millrace, filepath.Join(dir, "millrace", millraceGuests[w]+".wasm")},
+			{g.MillraceCommand, filepath.Join(dir, "millrace-command", millraceGuests[w]+".wasm")},
 		} {
 			b, err := os.ReadFile(f.path)
 			if err != nil {

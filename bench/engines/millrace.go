@@ -13,8 +13,8 @@ import (
 // sandbox.NewWazero, Engine.Compile, then Module.Invoke per operation, with
 // an Invocation shaped like the ones the registry builds (limits as in
 // server/sandbox/bench_test.go, a progress callback as the workflow
-// executor sets). Invoke always uses a fresh instance (however the server
-// makes one), so there is no warm mode.
+// executor sets). Invoke never carries state from one invocation to the
+// next (however the server achieves it), so there is no warm mode.
 type millraceRunner struct {
 	workload Workload
 	engine   *sandbox.Wazero
@@ -29,13 +29,17 @@ var millraceLimits = sandbox.Limits{
 	MaxKVValueBytes: 1 << 20, MaxKVTotalBytes: 64 << 20, MaxHTTPBodyBytes: 10 << 20, HTTPTimeout: 10 * time.Second,
 }
 
-func newMillrace(noPreemption bool) func(context.Context, *Guests, Workload) (Runner, error) {
+func newMillrace(noPreemption, command bool) func(context.Context, *Guests, Workload) (Runner, error) {
 	return func(ctx context.Context, g *Guests, w Workload) (Runner, error) {
 		e, err := sandbox.NewWazero(ctx, sandbox.WazeroConfig{NoPreemption: noPreemption})
 		if err != nil {
 			return nil, err
 		}
-		mod, err := e.Compile(ctx, g.Millrace[w])
+		wasm := g.Millrace[w]
+		if command {
+			wasm = g.MillraceCommand[w]
+		}
+		mod, err := e.Compile(ctx, wasm)
 		if err != nil {
 			e.Close(ctx)
 			return nil, err
