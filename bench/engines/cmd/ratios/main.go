@@ -38,7 +38,7 @@ var (
 	millrace = "millrace"
 	others   = []string{"wazero", "extism", "wasmtime"}
 	// extra columns shown, not used for ratios.
-	extra = []string{"millrace-nopreempt"}
+	extra = []string{"millrace-command", "millrace-nopreempt"}
 )
 
 // hostCalls is the size of the host-call workload (engines.HostCallCount).
