@@ -15,8 +15,8 @@ func TestRatios(t *testing.T) {
 	for _, want := range []string{
 		"Medians of 1 run(s) each.", // the fewest runs of any benchmark
 		// wazero fresh is the median of 2, 4 and 3 ms; millrace/wazero = 6/3.
-		"| trivial | 6.00 ms | 3.00 ms | — | — | — | 2.00× | — | — |",
-		"| hostcalls | 26.00 ms | 13.00 ms | — | — | — | 2.00× | — | — |",
+		"| trivial | 6.00 ms | 3.00 ms | — | — | — | — | 2.00× | — | — |",
+		"| hostcalls | 26.00 ms | 13.00 ms | — | — | — | — | 2.00× | — | — |",
 		"| trivial | 976.6 KiB | 4.8 MiB |",
 		// Millrace fresh against wazero warm.
 		"| trivial | 6.00 ms | 1.0 µs | — | — | 6000.00× | — | — |",
