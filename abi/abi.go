@@ -106,6 +106,7 @@ const (
 	CapKV      Capability = "kv"      // the module's own key-value namespace
 	CapHTTP    Capability = "http"    // outbound HTTP to allowed hosts
 	CapSecrets Capability = "secrets" // named secrets
+	CapAccel   Capability = "accel"   // registered models, through the tensor ABI (§8)
 )
 
 // Host function names in ImportModule.
@@ -143,6 +144,23 @@ var Functions = map[string]Capability{
 	FnKVAdd:      CapKV,
 	FnHTTPSend:   CapHTTP,
 	FnSecretGet:  CapSecrets,
+}
+
+// ImportCapability returns the capability an imported function needs:
+// each millrace_v1 function's, and CapAccel for every function of NNModule
+// and NNExtModule. ok is false for a function the ABI does not define
+// (WASI preview1 functions included: they need no capability).
+func ImportCapability(module, name string) (c Capability, ok bool) {
+	switch module {
+	case ImportModule:
+		c, ok = Functions[name]
+		return c, ok
+	case NNModule:
+		return CapAccel, NNFunctions[name]
+	case NNExtModule:
+		return CapAccel, NNExtFunctions[name]
+	}
+	return "", false
 }
 
 // WASIFunctions is the set of wasi_snapshot_preview1 functions a module may

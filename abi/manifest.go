@@ -47,9 +47,18 @@ type Capabilities struct {
 	Accel                *Accel   `json:"accel,omitempty"`
 }
 
-// Accel requests local AI models by registry name.
+// Accel requests local AI models by the names they are registered under
+// (GET /v1/models). A module may load a model through the tensor ABI
+// (ABI.md §8) only if its grant lists it.
 type Accel struct {
 	Models []string `json:"models"`
+}
+
+// ValidModelName reports whether name can name a registered model:
+// 1-128 lower-case letters, digits, '.', '_' or '-', starting with a
+// letter or digit, not ending in ".onnx".
+func ValidModelName(name string) bool {
+	return modelPattern().MatchString(name) && !strings.HasSuffix(name, ".onnx")
 }
 
 // Limits bound one invocation. Zero means "use the server default".
@@ -225,8 +234,11 @@ func (c *Capabilities) Validate(prefix string) error {
 			return fieldErr(prefix+".accel.models", "has %d entries; the limit is %d", len(c.Accel.Models), maxListEntries)
 		}
 		for i, name := range c.Accel.Models {
-			if !modelPattern().MatchString(name) {
-				return fieldErr(fmt.Sprintf("%s.accel.models[%d]", prefix, i), "%q is not a valid model name", name)
+			if !ValidModelName(name) {
+				return fieldErr(fmt.Sprintf("%s.accel.models[%d]", prefix, i), "%q is not a valid model name: use 1-128 lower-case letters, digits, '.', '_' or '-', not ending in .onnx", name)
+			}
+			if slices.Contains(c.Accel.Models[:i], name) {
+				return fieldErr(fmt.Sprintf("%s.accel.models[%d]", prefix, i), "%q is listed twice", name)
 			}
 		}
 	}
@@ -263,8 +275,8 @@ func (m *Manifest) OutputPorts() []string {
 	return m.Ports
 }
 
-// Requests reports which capabilities the manifest asks for; CapCore is
-// always included.
+// Requests reports which capabilities the manifest asks for (or a grant
+// gives); CapCore is always included. CapAccel needs at least one model.
 func (c *Capabilities) Requests(cap Capability) bool {
 	switch cap {
 	case CapCore:
@@ -275,6 +287,8 @@ func (c *Capabilities) Requests(cap Capability) bool {
 		return len(c.AllowedOutboundHosts) > 0
 	case CapSecrets:
 		return len(c.Secrets) > 0
+	case CapAccel:
+		return c.Accel != nil && len(c.Accel.Models) > 0
 	}
 	return false
 }
