@@ -141,6 +141,19 @@ type TriggerFilter struct {
 	SourceWorkflowID string
 }
 
+// Model is a model registered for the accelerator service: the name
+// modules load it by, and where it lives on the server's disk.
+type Model struct {
+	Name string
+	// Path is a folder holding model.onnx (and its external data) or an
+	// .onnx file; empty for a model that a remote inference server holds.
+	Path        string
+	Description string
+	Version     string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
 // Store is everything the server keeps durably.
 type Store interface {
 	// Ping checks that the database answers.
@@ -276,4 +289,12 @@ type Store interface {
 	ForgetDelivery(ctx context.Context, triggerID, key string, reservedBefore time.Time) (bool, error)
 	// PruneDeliveries forgets deliveries recorded before the given time.
 	PruneDeliveries(ctx context.Context, before time.Time) (int64, error)
+
+	// PutModel registers a model or replaces its registration (keeping
+	// its creation time), and reports whether it was new.
+	PutModel(ctx context.Context, m Model) (created bool, err error)
+	Model(ctx context.Context, name string) (Model, error)
+	// ListModels lists registered models ordered by name.
+	ListModels(ctx context.Context) ([]Model, error)
+	DeleteModel(ctx context.Context, name string) error
 }
