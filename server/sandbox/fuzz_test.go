@@ -2,10 +2,12 @@ package sandbox
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 
 	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/accel/oip"
 	"github.com/millrace/millrace/server/store/sqlite"
 	"github.com/tetratelabs/wazero"
 )
@@ -92,6 +94,92 @@ func FuzzHostFunctions(f *testing.F) {
 		}
 		if call.hasOutput && !json.Valid(call.output) {
 			t.Fatalf("accepted invalid JSON output %q", call.output)
+		}
+	})
+}
+
+// FuzzNNHostFunctions calls the tensor ABI's host functions with
+// arbitrary handles, pointers and tensor structs against a real wazero
+// memory, on a call that already holds a graph (built from metadata:
+// nothing here reaches an accelerator). None may panic, write outside the
+// memory, return an errno WASI-NN does not define, or hold more tensor
+// bytes than the memory limit.
+func FuzzNNHostFunctions(f *testing.F) {
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	mod, err := r.Instantiate(ctx, oneMemoryPage)
+	if err != nil {
+		f.Fatal(err)
+	}
+	mem := mod.Memory()
+	tensor := func(dimsPtr, dimsLen uint32, typ byte, dataPtr, dataLen uint32) []byte {
+		b := make([]byte, 20)
+		binary.LittleEndian.PutUint32(b[0:], dimsPtr)
+		binary.LittleEndian.PutUint32(b[4:], dimsLen)
+		b[8] = typ
+		binary.LittleEndian.PutUint32(b[12:], dataPtr)
+		binary.LittleEndian.PutUint32(b[16:], dataLen)
+		return b
+	}
+	// A [1,3] f32 tensor: struct at 0, dims at 32, data at 64.
+	valid := append(tensor(32, 2, 1, 64, 12), make([]byte, 12)...)
+	valid = append(valid, 1, 0, 0, 0, 3, 0, 0, 0)
+	f.Add(uint8(3), uint32(0), uint32(0), uint32(0), uint32(0), uint32(0), valid)
+	f.Add(uint8(9), uint32(0), uint32(1), uint32(0), uint32(0), uint32(0), valid)
+	f.Add(uint8(3), uint32(0), uint32(0), uint32(0), uint32(0), uint32(0), tensor(32, 0xffffffff, 1, 0, 0))
+	f.Add(uint8(3), uint32(0), uint32(0), uint32(0), uint32(0), uint32(0), tensor(0xfffffff0, 2, 22, 0xffffffff, 0xffffffff))
+	f.Add(uint8(1), uint32(0), uint32(0xfffffffc), uint32(0), uint32(0), uint32(0), []byte("arith"))
+	f.Add(uint8(5), uint32(0), uint32(0), uint32(0), uint32(0xffffffff), uint32(0), []byte{})
+	f.Fuzz(func(t *testing.T, fn uint8, a, b, c, d, e uint32, data []byte) {
+		if len(data) > 4096 {
+			data = data[:4096]
+		}
+		mem.Write(0, data)
+		inv := &Invocation{
+			Namespace: "fuzz",
+			Grant:     Grant{Capabilities: abi.Capabilities{Accel: &abi.Accel{Models: []string{"arith"}}}},
+			Limits:    Limits{MemoryBytes: 1 << 16, MaxLogBytes: 1024},
+		}
+		call := newCall(inv)
+		shape := []int64{-1, 3}
+		call.nn.graphs = append(call.nn.graphs, &AccelModel{Name: "arith",
+			Inputs:  []oip.TensorMetadata{{Name: "a", Datatype: oip.FP32, Shape: shape}, {Name: "b", Datatype: oip.FP32, Shape: shape}},
+			Outputs: []oip.TensorMetadata{{Name: "sum", Datatype: oip.FP32, Shape: shape}}})
+		call.nnInitExecutionContext(mem, 0, 60000)
+		var errno abi.NNErrno
+		switch fn % 10 {
+		case 0:
+			errno = call.nnLoad()
+		case 1:
+			errno = call.nnLoadByName(ctx, mem, a, b, c) // no accelerator: runtime_error at most
+		case 2:
+			errno = call.nnInitExecutionContext(mem, a%2, b)
+		case 3:
+			errno = call.nnSetInput(mem, a%2, b%3, c, false)
+		case 4:
+			errno = call.nnSetInput(mem, a%2, b%3, c, true)
+		case 5:
+			errno = call.nnGetOutput(mem, a%2, b, c, d, e)
+		case 6:
+			errno = call.nnOutputShape(mem, a%2, b, c, d, e)
+		case 7:
+			errno = call.nnOutputType(mem, a%2, b, c)
+		case 8:
+			errno = call.nnCompute(ctx, a%2) // inputs unset or no accelerator
+		case 9:
+			call.nnSetInput(mem, 0, 0, 0, false)
+			errno = call.nnComputeWait(ctx, a%2, 0)
+		}
+		call.release()
+		if errno > abi.NNNotFound {
+			t.Fatalf("errno %d is not defined by WASI-NN", errno)
+		}
+		if mem.Size() != 65536 {
+			t.Fatalf("memory size changed to %d", mem.Size())
+		}
+		if call.nn.held < 0 || call.nn.held > int64(inv.Limits.MemoryBytes) {
+			t.Fatalf("holding %d tensor bytes, limit %d", call.nn.held, inv.Limits.MemoryBytes)
 		}
 	})
 }

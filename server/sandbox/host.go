@@ -56,6 +56,7 @@ type call struct {
 	hasProgress bool
 	secrets     []string // values revealed to the guest, redacted from logs
 	egress      *egress.Policy
+	nn          nnState // the tensor ABI's graphs and contexts (nn.go)
 	// initializing marks the call that runs a reactor's _initialize when
 	// the engine takes its snapshot: there is no invocation, so the
 	// millrace_v1 functions answer denied.

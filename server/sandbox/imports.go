@@ -213,15 +213,22 @@ func (r *reader) skipImportDesc(kind ImportKind) error {
 	return fmt.Errorf("unknown import kind 0x%02x", byte(kind))
 }
 
-// RequiredCapabilities returns the capabilities a module's millrace_v1
-// imports need, in a stable order, without CapCore.
+// knownImportModule reports whether modules may import from name at all.
+func knownImportModule(name string) bool {
+	switch name {
+	case abi.ImportModule, abi.WASIModule, abi.NNModule, abi.NNExtModule:
+		return true
+	}
+	return false
+}
+
+// RequiredCapabilities returns the capabilities a module's imports need
+// (millrace_v1's, and accel for the tensor ABI's), in a stable order,
+// without CapCore.
 func RequiredCapabilities(imports []Import) []abi.Capability {
 	var caps []abi.Capability
 	for _, imp := range imports {
-		if imp.Module != abi.ImportModule {
-			continue
-		}
-		if c, ok := abi.Functions[imp.Name]; ok && c != abi.CapCore && !slices.Contains(caps, c) {
+		if c, ok := abi.ImportCapability(imp.Module, imp.Name); ok && c != abi.CapCore && !slices.Contains(caps, c) {
 			caps = append(caps, c)
 		}
 	}
@@ -229,29 +236,37 @@ func RequiredCapabilities(imports []Import) []abi.Capability {
 	return caps
 }
 
-// CheckImports verifies that every import is part of ABI v1 and that each
+// CheckImports verifies that every import is part of the ABI and that each
 // capability the imports need is requested. It returns an *ImportError
 // naming the first import at fault.
 func CheckImports(imports []Import, requested abi.Capabilities) error {
 	for _, imp := range imports {
 		if imp.Kind != ImportFunc {
-			return &ImportError{imp, fmt.Sprintf("imports a %s; modules may import only functions of %s and %s", imp.Kind, abi.ImportModule, abi.WASIModule)}
+			return &ImportError{imp, fmt.Sprintf("imports a %s; modules may import only functions of %s, %s, %s and %s", imp.Kind, abi.ImportModule, abi.WASIModule, abi.NNModule, abi.NNExtModule)}
 		}
 		switch imp.Module {
 		case abi.WASIModule:
 			if !abi.WASIFunctions[imp.Name] {
 				return &ImportError{imp, "is not a WASI preview1 function"}
 			}
-		case abi.ImportModule:
-			c, ok := abi.Functions[imp.Name]
+		case abi.ImportModule, abi.NNModule, abi.NNExtModule:
+			c, ok := abi.ImportCapability(imp.Module, imp.Name)
 			if !ok {
-				return &ImportError{imp, fmt.Sprintf("is not a function of ABI v%d (see abi/ABI.md)", abi.Version)}
+				what := fmt.Sprintf("a function of ABI v%d", abi.Version)
+				if imp.Module == abi.NNModule {
+					what = "a function of WASI-NN preview1 as Millrace implements it (§8)"
+				}
+				return &ImportError{imp, fmt.Sprintf("is not %s (see abi/ABI.md)", what)}
 			}
 			if !requested.Requests(c) {
-				return &ImportError{imp, fmt.Sprintf("needs the %q capability, which the manifest does not request", c)}
+				hint := ""
+				if c == abi.CapAccel {
+					hint = `: add "accel": {"models": [...]} to the manifest's capabilities`
+				}
+				return &ImportError{imp, fmt.Sprintf("needs the %q capability, which the manifest does not request%s", c, hint)}
 			}
 		default:
-			return &ImportError{imp, fmt.Sprintf("module %q is not part of the ABI; only %s and %s may be imported", imp.Module, abi.ImportModule, abi.WASIModule)}
+			return &ImportError{imp, fmt.Sprintf("module %q is not part of the ABI; only %s, %s, %s and %s may be imported", imp.Module, abi.ImportModule, abi.WASIModule, abi.NNModule, abi.NNExtModule)}
 		}
 	}
 	return nil
@@ -261,10 +276,7 @@ func CheckImports(imports []Import, requested abi.Capabilities) error {
 // grant lacks: such a function is not linked, so the instance cannot start.
 func checkGranted(imports []Import, g *Grant) *Failure {
 	for _, imp := range imports {
-		if imp.Module != abi.ImportModule {
-			continue
-		}
-		if c := abi.Functions[imp.Name]; !g.Allows(c) {
+		if c, ok := abi.ImportCapability(imp.Module, imp.Name); ok && !g.Allows(c) {
 			return failf(FailDenied, "the module imports %s, which needs the %q capability, and it is not granted", imp, c)
 		}
 	}

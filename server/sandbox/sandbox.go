@@ -88,6 +88,7 @@ type Invocation struct {
 	Ports   []string
 	KV      KV      // required when the grant includes kv
 	Secrets Secrets // required when the grant includes secrets
+	Accel   Accel   // runs the models of the tensor ABI; required when the grant includes accel
 	// OnProgress, if set, is called with every progress report, from the
 	// invocation's goroutine; it must not block.
 	OnProgress func(Progress)

@@ -83,6 +83,10 @@ func NewWazero(ctx context.Context, cfg WazeroConfig) (*Wazero, error) {
 		r.Close(ctx)
 		return nil, err
 	}
+	if err := instantiateNN(ctx, r); err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
 	return &Wazero{runtime: r, cache: cache, cfg: cfg}, nil
 }
 
@@ -101,7 +105,7 @@ func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Module, error) {
 		return nil, fmt.Errorf("malformed module: %w", err)
 	}
 	for _, imp := range imports {
-		if imp.Kind != ImportFunc || (imp.Module != abi.ImportModule && imp.Module != abi.WASIModule) {
+		if imp.Kind != ImportFunc || !knownImportModule(imp.Module) {
 			return nil, &ImportError{imp, "is not part of the ABI"}
 		}
 	}
@@ -277,6 +281,7 @@ func (m *wazeroModule) Invoke(ctx context.Context, inv *Invocation) *Result {
 	start := time.Now()
 	c := newCall(inv)
 	res := m.run(ctx, c)
+	c.release()
 	res.Duration = time.Since(start)
 	return res
 }
