@@ -52,10 +52,14 @@ type Host struct {
 	// does not follow redirects. When nil, http_send fails with
 	// abi.ErrnoIO, as a refused connection would.
 	HTTP http.Handler
+	// Models are the models the tensor ABI (package nn) can load, by
+	// name; see Model.
+	Models map[string]*Model
 	// Grants is what the admin granted. nil grants everything: kv, every
-	// secret and every host. Otherwise kv, secrets and hosts are granted
-	// as the Capabilities say, as for a real grant; pass a manifest's
-	// Capabilities to test a module under what it requests.
+	// secret, every host and every model. Otherwise kv, secrets, hosts
+	// and models are granted as the Capabilities say, as for a real
+	// grant; pass a manifest's Capabilities to test a module under what it
+	// requests.
 	Grants *abi.Capabilities
 
 	// Output is the last document the module set with output_set, nil if
@@ -79,6 +83,7 @@ type Host struct {
 
 	mu       sync.Mutex // guards the fields during a run
 	revealed []string   // secret values read by the module, redacted from logs
+	nn       nnState    // graphs and contexts of the tensor ABI, per run
 }
 
 // LogRecord is one record the module logged.
@@ -127,6 +132,7 @@ func (h *Host) Run(main func()) {
 	defer runMu.Unlock()
 	h.mu.Lock()
 	h.Output, h.Failed, h.Error, h.Logs, h.Progress, h.revealed, h.Port = nil, false, "", nil, nil, nil, ""
+	h.nn = nnState{}
 	if h.KV == nil {
 		h.KV = map[string][]byte{}
 	}
