@@ -83,7 +83,12 @@ func (d *Dir) List(ctx context.Context) ([]sessions.Model, error) {
 	var out []sessions.Model
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".onnx")
-		if seen[name] || (!e.IsDir() && name == e.Name()) {
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 { // a link to a model folder counts as one
+			st, err := os.Stat(filepath.Join(d.root, e.Name()))
+			isDir = err == nil && st.IsDir()
+		}
+		if seen[name] || (!isDir && name == e.Name()) {
 			continue
 		}
 		m, err := d.Model(ctx, name)

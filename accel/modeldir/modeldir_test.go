@@ -55,6 +55,23 @@ func TestDir(t *testing.T) {
 	}
 	require.Equal(t, []string{"both", "flat", "folder"}, names)
 
+	// Links, as the Millrace server writes them for its model registry:
+	// one to a model folder, one to a file.
+	elsewhere := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(elsewhere, "linked"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(elsewhere, "linked", "model.onnx"), []byte("x"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(elsewhere, "file.onnx"), []byte("x"), 0o644))
+	require.NoError(t, os.Symlink(filepath.Join(elsewhere, "linked"), filepath.Join(root, "linked")))
+	require.NoError(t, os.Symlink(filepath.Join(elsewhere, "file.onnx"), filepath.Join(root, "lfile.onnx")))
+	require.NoError(t, os.Symlink(filepath.Join(elsewhere, "gone"), filepath.Join(root, "dangling")))
+	list, err = d.List(ctx)
+	require.NoError(t, err)
+	names = nil
+	for _, m := range list {
+		names = append(names, m.Name)
+	}
+	require.Equal(t, []string{"both", "flat", "folder", "lfile", "linked"}, names)
+
 	_, err = modeldir.New(filepath.Join(root, "missing")).List(ctx)
 	require.ErrorContains(t, err, "does not exist")
 }

@@ -93,6 +93,7 @@ type Registry struct {
 	store   store.Store
 	engine  sandbox.Engine
 	secrets sandbox.Secrets
+	accel   sandbox.Accel
 	budget  *semaphore.Weighted
 
 	mu       sync.Mutex
@@ -119,6 +120,11 @@ func New(cfg Config, s store.Store, engine sandbox.Engine, secrets sandbox.Secre
 		schemas:  map[string]*versionSchemas{},
 	}
 }
+
+// SetAccel gives invocations the accelerator that runs the models of the
+// tensor ABI (server/accel). Call it before the first invocation; without
+// it a granted model answers runtime_error.
+func (r *Registry) SetAccel(a sandbox.Accel) { r.accel = a }
 
 // Config returns the registry's effective configuration.
 func (r *Registry) Config() Config { return r.cfg }
@@ -616,6 +622,7 @@ func (r *Registry) Invoke(ctx context.Context, req InvokeRequest) (*sandbox.Resu
 		Ports:      v.Manifest.Ports,
 		KV:         r.store,
 		Secrets:    r.secrets,
+		Accel:      r.accel,
 		OnProgress: req.OnProgress,
 	}
 	return mod.Invoke(ctx, inv), v, nil
