@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/auth"
 	"github.com/millrace/millrace/server/builtin"
 	"github.com/millrace/millrace/server/engine"
@@ -58,6 +59,10 @@ type Config struct {
 	// Retention says which finished runs are kept; nil means
 	// engine.DefaultRetention (30 days, 1000 runs per workflow).
 	Retention *engine.RetentionPolicy
+	// Accel says whether and where the accelerator runs; the zero value
+	// starts a millrace-accel child when its binary and the ONNX Runtime
+	// library are found. Its Dir is always DataDir/accel.
+	Accel accel.Config
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
@@ -101,6 +106,22 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer wasm.Close(context.Background())
 	reg := registry.New(cfg.Registry, db, wasm, vault)
+
+	// The accelerator serves the registered models (its model directory
+	// is written from the store before it starts); it stops after the
+	// queue, once no invocation can use it.
+	accelCfg := cfg.Accel
+	accelCfg.Dir = filepath.Join(cfg.DataDir, "accel")
+	supervisor := accel.New(accelCfg)
+	models := accel.NewModels(db, supervisor)
+	if err := models.Sync(ctx); err != nil {
+		slog.Warn("writing the accelerator's model directory", "err", err)
+	}
+	if err := supervisor.Start(ctx); err != nil {
+		return err
+	}
+	defer supervisor.Stop()
+	reg.SetAccel(models)
 
 	tokens := auth.New(db)
 	adminToken, err := tokens.Bootstrap(ctx)
@@ -158,7 +179,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer scheduler.Stop()
 
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

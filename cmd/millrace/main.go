@@ -19,6 +19,7 @@ import (
 
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/server"
+	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/engine"
 	// Cron triggers name IANA time zones; embed the database so they
 	// work on machines without /usr/share/zoneinfo (containers).
@@ -35,10 +36,12 @@ func main() {
 }
 
 const usage = `usage:
-  millrace serve [-addr ADDR] [-data DIR] [-database-url URL]
+  millrace serve [-addr ADDR] [-data DIR] [-database-url URL] [-accel auto|on|off] [-accel-url URL]
                                              run the server (env: MILLRACE_ADDR, MILLRACE_DATA,
                                              DATABASE_URL, MILLRACE_SECRET_KEY; MILLRACE_PPROF_ADDR
-                                             serves Go's profiler on a loopback address)
+                                             serves Go's profiler on a loopback address; local AI:
+                                             MILLRACE_ACCEL, MILLRACE_ACCEL_URL, MILLRACE_ACCEL_TOKEN,
+                                             MILLRACE_ACCEL_BIN, MILLRACE_ORT_LIB)
   millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
   millrace version                           print the version
 `
@@ -81,13 +84,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The env default is applied after parsing, not as the flag's default,
 	// so that -h never prints a password.
 	databaseURL := fs.String("database-url", "", "PostgreSQL URL, postgres://user:password@host/db (default $DATABASE_URL; empty keeps SQLite in the data directory)")
+	accelMode := fs.String("accel", envOr("MILLRACE_ACCEL", "auto"), "local AI: auto starts millrace-accel when it and the ONNX Runtime library are found, on requires them, off runs none")
+	accelURL := fs.String("accel-url", envOr("MILLRACE_ACCEL_URL", ""), "a remote accelerator (millrace-accel, Triton, KServe: Open Inference Protocol v2) instead of a child; its token in MILLRACE_ACCEL_TOKEN")
+	accelBin := fs.String("accel-bin", envOr("MILLRACE_ACCEL_BIN", ""), "the millrace-accel binary (default: beside this executable, then on PATH)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *databaseURL == "" {
 		*databaseURL = os.Getenv("DATABASE_URL")
 	}
-	cfg := server.Config{Addr: *addr, DataDir: *data, DatabaseURL: *databaseURL, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout}
+	mode, err := accel.ParseMode(*accelMode)
+	if err != nil {
+		return fmt.Errorf("-accel / MILLRACE_ACCEL: %w", err)
+	}
+	cfg := server.Config{Addr: *addr, DataDir: *data, DatabaseURL: *databaseURL, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout,
+		Accel: accel.Config{Mode: mode, URL: *accelURL, Token: os.Getenv("MILLRACE_ACCEL_TOKEN"), Binary: *accelBin}}
 	if v := os.Getenv("MILLRACE_RUN_LEASE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {

@@ -32,13 +32,17 @@ const (
 	ScopeWorkflowsRead  Scope = "workflows:read"
 	ScopeWorkflowsWrite Scope = "workflows:write" // save, publish and delete workflows
 	ScopeWorkflowsRun   Scope = "workflows:run"   // start runs
+	ScopeModelsRead     Scope = "models:read"     // list models and the accelerator's state
+	// ScopeModelsAdmin registers and removes models: a registration names
+	// a path on the server's disk, which the accelerator then reads.
+	ScopeModelsAdmin Scope = "models:admin"
 	// ScopeAll holds every scope, including scopes added by later versions:
 	// the first admin token has it, so an upgrade cannot lock the admin out.
 	ScopeAll Scope = "*"
 )
 
 // AllScopes lists every concrete scope.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun}
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"

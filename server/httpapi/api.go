@@ -10,6 +10,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/auth"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
@@ -31,6 +32,10 @@ type Deps struct {
 	Ready *atomic.Bool
 	// Triggers creates triggers and answers webhook calls.
 	Triggers *trigger.Service
+	// Accel is the accelerator's supervisor and Models its model
+	// registry; nil means local AI is off.
+	Accel  *accel.Supervisor
+	Models *accel.Models
 }
 
 const securityScheme = "bearer"
@@ -62,6 +67,7 @@ func Register(api huma.API, d *Deps) {
 	registerWorkflows(api, d)
 	registerRuns(api, d)
 	registerTriggers(api, d)
+	registerModels(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a
@@ -143,6 +149,14 @@ type healthOutput struct {
 	}
 }
 
+type readyOutput struct {
+	Body struct {
+		Status string `json:"status" example:"ready"`
+		// Accel is informative: the server is ready whatever its state.
+		Accel accel.Status `json:"accel" doc:"The accelerator's state (as GET /v1/accel). It does not decide readiness: the server serves everything but local AI without it, and a crashed child is restarted."`
+	}
+}
+
 func registerHealth(api huma.API, d *Deps) {
 	huma.Register(api, huma.Operation{
 		OperationID: "healthz", Method: http.MethodGet, Path: "/healthz", Tags: []string{"health"},
@@ -154,17 +168,19 @@ func registerHealth(api huma.API, d *Deps) {
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "readyz", Method: http.MethodGet, Path: "/readyz", Tags: []string{"health"},
-		Summary: "Readiness: the database answers and start-up finished",
-		Errors:  []int{http.StatusServiceUnavailable},
-	}, func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
+		Summary:     "Readiness: the database answers and start-up finished",
+		Description: "Also reports the accelerator's state, which does not make the server unready: modules that use no model run without it, and the ones that do get a clear error (busy) until it is back.",
+		Errors:      []int{http.StatusServiceUnavailable},
+	}, func(ctx context.Context, _ *struct{}) (*readyOutput, error) {
 		if d.Ready != nil && !d.Ready.Load() {
 			return nil, huma.Error503ServiceUnavailable("starting")
 		}
 		if err := d.Store.Ping(ctx); err != nil {
 			return nil, huma.Error503ServiceUnavailable("the database does not answer: " + err.Error())
 		}
-		out := &healthOutput{}
+		out := &readyOutput{}
 		out.Body.Status = "ready"
+		out.Body.Accel = accelStatus(ctx, d)
 		return out, nil
 	})
 }

@@ -46,7 +46,10 @@ type fixture struct {
 	tokens *auth.Tokens
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t *testing.T) *fixture { t.Helper(); return setupWith(t, nil) }
+
+// setupWith lets a test add to the API's dependencies.
+func setupWith(t *testing.T, more func(d *httpapi.Deps)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -73,7 +76,11 @@ func setup(t *testing.T) *fixture {
 	t.Cleanup(func() { queue.Stop(context.Background()) })
 	runs := engine.NewRuns(db, workflows, queue, events)
 	triggers := trigger.New(db, runs, vault, trigger.Config{})
-	srv := httptest.NewServer(httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: "test", Triggers: triggers}, 49<<20))
+	deps := &httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: "test", Triggers: triggers}
+	if more != nil {
+		more(deps)
+	}
+	srv := httptest.NewServer(httpapi.Handler(deps, 49<<20))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, admin: admin, tokens: tokens}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/sandbox"
@@ -49,6 +50,18 @@ func problem(ctx context.Context, err error) error {
 	var nf *engine.NotFoundError
 	if errors.As(err, &nf) {
 		return huma.Error404NotFound(nf.Error())
+	}
+	var ae *accel.Error
+	if errors.As(err, &ae) {
+		status := http.StatusUnprocessableEntity
+		if ae.NotFound {
+			status = http.StatusNotFound
+		}
+		where := "body." + ae.Field
+		if ae.Field == "name" {
+			where = "path.name"
+		}
+		return huma.NewError(status, ae.Error(), &huma.ErrorDetail{Message: ae.Msg, Location: where})
 	}
 	var re *registry.Error
 	if errors.As(err, &re) {
