@@ -45,3 +45,9 @@ func TestCommands(t *testing.T) {
 	require.ErrorContains(t, Run(context.Background(), []string{"frobnicate"}, &stdout, &bytes.Buffer{}), "unknown command")
 	require.Error(t, Run(context.Background(), nil, &stdout, &bytes.Buffer{}))
 }
+
+func TestServeRefusesAnUnknownAccelMode(t *testing.T) {
+	t.Parallel()
+	err := Run(context.Background(), []string{"serve", "-data", t.TempDir(), "-accel", "maybe"}, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, `-accel / MILLRACE_ACCEL: accel mode "maybe": want auto, on or off`)
+}
