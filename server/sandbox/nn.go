@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -122,7 +121,6 @@ func (c *call) nnLoadByName(ctx context.Context, mem Memory, namePtr, nameLen, o
 		if c.initializing {
 			return c.nnFail(fn, abi.NNNotFound, "no model can be loaded during _initialize")
 		}
-		slog.Warn("a module asked for a model it is not granted", "namespace", c.inv.Namespace, "model", name)
 		return c.nnFail(fn, abi.NNNotFound, "model %q is not granted to this module (its grant lists %q); an admin grants models with PUT /v1/modules/{id}/versions/{version}/grants", name, list)
 	}
 	if len(c.nn.graphs) >= maxNNGraphs {
@@ -186,13 +184,18 @@ func nnTensor(mem Memory, ptr uint32) (typ abi.NNTensorType, shape []int64, data
 	if dimsLen > maxNNRank {
 		return 0, nil, nil, fmt.Sprintf("the tensor has %d dimensions; the limit is %d", dimsLen, maxNNRank)
 	}
-	dims, ok := mem.Read(dimsPtr, dimsLen*4)
-	if !ok {
-		return 0, nil, nil, fmt.Sprintf("the dimensions (%d u32 at %d) run past the end of memory", dimsLen, dimsPtr)
+	var dims []byte
+	if dimsLen > 0 { // a scalar's dims_ptr may be anything
+		if dims, ok = mem.Read(dimsPtr, dimsLen*4); !ok {
+			return 0, nil, nil, fmt.Sprintf("the dimensions (%d u32 at %d) run past the end of memory", dimsLen, dimsPtr)
+		}
 	}
 	shape = make([]int64, dimsLen)
 	for i := range shape {
 		shape[i] = int64(le.Uint32(dims[4*i:]))
+	}
+	if dataLen == 0 {
+		return typ, shape, []byte{}, ""
 	}
 	b, ok := mem.Read(dataPtr, dataLen)
 	if !ok {
