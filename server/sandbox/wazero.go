@@ -38,6 +38,9 @@ type WazeroConfig struct {
 	// NoSnapshot starts every reactor invocation from a fresh instance and
 	// _initialize, as a baseline for benchmarks and tests.
 	NoSnapshot bool
+	// NoPool starts every reactor invocation from a fresh instance of the
+	// snapshot instead of a reset pooled one (benchmarks).
+	NoPool bool
 }
 
 // Wazero is the default Engine, built on wazero's optimizing compiler.
@@ -308,7 +311,7 @@ func (m *wazeroModule) run(ctx context.Context, c *call) *Result {
 	default:
 		res = inst.enter(ctx, c, inst.main)
 	}
-	if m.snap != nil && res.Failure == nil && !inst.dirty && !m.closed.Load() && inst.reset(m.snap) {
+	if m.snap != nil && !m.engine.cfg.NoPool && res.Failure == nil && !inst.dirty && !m.closed.Load() && inst.reset(m.snap) {
 		m.pool.put(inst)
 	} else {
 		inst.close()
