@@ -82,14 +82,9 @@ func (w *Wazero) Close(ctx context.Context) error {
 
 // Compile validates the module's imports and compiles it.
 func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Module, error) {
-	imports, err := ParseImports(wasm)
+	imports, err := checkABIImports(wasm)
 	if err != nil {
-		return nil, fmt.Errorf("malformed module: %w", err)
-	}
-	for _, imp := range imports {
-		if imp.Kind != ImportFunc || (imp.Module != abi.ImportModule && imp.Module != abi.WASIModule) {
-			return nil, &ImportError{imp, "is not part of the ABI"}
-		}
+		return nil, err
 	}
 	cm, err := w.runtime.CompileModule(ctx, wasm)
 	if err != nil {
@@ -141,35 +136,11 @@ func (m *wazeroModule) Invoke(ctx context.Context, inv *Invocation) *Result {
 }
 
 func (m *wazeroModule) run(parent context.Context, c *call) *Result {
-	result := func(f *Failure) *Result {
-		c.logs.flushDropped()
-		r := &Result{Logs: c.logs.records, LogsDropped: c.logs.dropped, Failure: f}
-		if c.hasProgress {
-			p := c.progress
-			r.Progress = &p
-		}
-		if f == nil {
-			r.Port = c.port
-			if r.Port == "" {
-				r.Port = abi.DefaultOutputPort
-				if len(c.inv.Ports) > 0 {
-					r.Port = c.inv.Ports[0]
-				}
-			}
-			r.Output = c.output
-			if !c.hasOutput {
-				r.Output = []byte("null")
-			}
-		}
-		return r
-	}
-	if f := checkGranted(m.imports, &c.inv.Grant); f != nil {
+	result := c.result
+	if f := checkStart(c, m.imports, m.minPages); f != nil {
 		return result(f)
 	}
 	limit := c.inv.Limits.MemoryBytes
-	if need := uint64(m.minPages) * 65536; need > limit {
-		return result(failf(FailMemory, "the module needs %d MiB of memory to start, over limits.memory_mb (%d)", need>>20, limit>>20))
-	}
 
 	ctx, cancel := context.WithTimeout(parent, c.inv.Limits.Timeout)
 	defer cancel()
