@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -54,9 +55,24 @@ func EngineKinds() []string {
 	return kinds
 }
 
+// CheckEngine reports whether NewEngine can create an engine of this
+// kind ("" is the default), with an error that tells the operator how to
+// get one.
+func CheckEngine(kind string) error {
+	_, err := opener(kind)
+	return err
+}
+
 // NewEngine creates the engine cfg.Kind names.
 func NewEngine(ctx context.Context, cfg EngineConfig) (Engine, error) {
-	kind := cfg.Kind
+	open, err := opener(cfg.Kind)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, cfg)
+}
+
+func opener(kind string) (func(context.Context, EngineConfig) (Engine, error), error) {
 	if kind == "" {
 		kind = EngineWazero
 	}
@@ -65,9 +81,9 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (Engine, error) {
 	enginesMu.Unlock()
 	switch {
 	case ok:
-		return open(ctx, cfg)
+		return open, nil
 	case kind == EngineWasmtime:
-		return nil, fmt.Errorf("this millrace binary was built without the wasmtime engine; build with -tags wasmtime (needs cgo)")
+		return nil, errors.New("this millrace binary was built without the wasmtime engine; build with -tags wasmtime (needs cgo)")
 	}
 	return nil, fmt.Errorf("unknown sandbox engine %q: want %s or %s", kind, EngineWazero, EngineWasmtime)
 }
