@@ -47,6 +47,7 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags wasmtime ./server/sandbox/
 	cd guest-sdk && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd modules && $(GO) vet ./...
 
@@ -57,10 +58,12 @@ postgres:
 
 test: postgres web modules fmt-check vet
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags wasmtime ./server/sandbox/
 	cd guest-sdk && $(GO) test -count=1 ./...
 	cd modules && $(GO) test -count=1 ./...
 
 # Benchmarks (see BENCHMARKS.md). BENCH_COUNT runs of each, for medians.
+# BenchmarkEngines compares wazero and wasmtime when run with -tags wasmtime.
 BENCH_COUNT ?= 5
 bench: modules
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m ./server/sandbox/ ./server/engine/ | tee build/bench.txt
@@ -88,6 +91,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseHostPattern -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz FuzzParseImports -fuzztime $(FUZZTIME) ./server/sandbox/
 	$(GO) test -run '^$$' -fuzz FuzzHostFunctions -fuzztime $(FUZZTIME) ./server/sandbox/
+	$(GO) test -run '^$$' -fuzz FuzzWASI -fuzztime $(FUZZTIME) ./server/sandbox/
 	$(GO) test -run '^$$' -fuzz FuzzUpload -fuzztime $(FUZZTIME) ./server/registry/
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
