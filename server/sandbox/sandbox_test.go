@@ -262,6 +262,19 @@ func TestMemoryNeededToStartIsChecked(t *testing.T) {
 	})
 }
 
+// A module closed while the registry drops it fails later invocations
+// instead of crashing them.
+func TestInvokeAfterClose(t *testing.T) {
+	t.Parallel()
+	eachEngine(t, func(t *testing.T, eng *testEngine) {
+		m, err := eng.engine.Compile(context.Background(), rawModule{memPages: 1}.bytes())
+		require.NoError(t, err)
+		require.NoError(t, m.Close(context.Background()))
+		res := m.Invoke(context.Background(), setup(t).inv(`{}`, sandbox.Grant{}))
+		requireFailure(t, res, sandbox.FailInstantiate, "")
+	})
+}
+
 func TestStartFunctionLoopIsStopped(t *testing.T) {
 	t.Parallel()
 	eachEngine(t, func(t *testing.T, eng *testEngine) {

@@ -184,17 +184,29 @@ func writeCacheFile(path string, b []byte) error {
 
 type wasmtimeModule struct {
 	engine   *Wasmtime
-	module   *wasmtime.Module
 	imports  []Import
 	kind     moduleKind
 	minPages uint32
+
+	// mu keeps Close from freeing the module while an invocation
+	// instantiates it; an instance keeps the code it needs alive itself.
+	mu     sync.RWMutex
+	module *wasmtime.Module // nil once closed
 }
 
 var _ Module = (*wasmtimeModule)(nil)
 
-func (m *wasmtimeModule) Imports() []Import               { return m.imports }
-func (m *wasmtimeModule) MinMemoryPages() uint32          { return m.minPages }
-func (m *wasmtimeModule) Close(ctx context.Context) error { m.module.Close(); return nil }
+func (m *wasmtimeModule) Imports() []Import      { return m.imports }
+func (m *wasmtimeModule) MinMemoryPages() uint32 { return m.minPages }
+func (m *wasmtimeModule) Close(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.module != nil {
+		m.module.Close()
+		m.module = nil
+	}
+	return nil
+}
 
 // inspect finds the module's kind and its memory, with the messages
 // wazero's Compile gives.
@@ -302,10 +314,18 @@ func (m *wasmtimeModule) run(parent context.Context, c *call) (res *Result) {
 	return c.result(m.classify(ctx, c, w, intr, err, memBytes, limit))
 }
 
+var errModuleClosed = errors.New("the compiled module was closed")
+
 // exec instantiates the module (running its start function, if any) and
 // calls its entry points. proc_exit ends it early with a trap.
 func (m *wasmtimeModule) exec(store *wasmtime.Store, w *wasmtimeInvocation) error {
+	m.mu.RLock()
+	if m.module == nil {
+		m.mu.RUnlock()
+		return errModuleClosed
+	}
 	inst, err := m.engine.linker.Instantiate(store, m.module)
+	m.mu.RUnlock()
 	if err != nil {
 		return err
 	}
