@@ -353,7 +353,7 @@ func (m *wasmtimeModule) classify(ctx context.Context, c *call, w *wasmtimeInvoc
 	case w.wasi.exited && w.wasi.exitCode == 0:
 	case w.wasi.exited:
 		if outOfMemory(c, memBytes, limit) {
-			return memoryFailure(limit)
+			return memoryFailure(c.inv.Limits.MemoryBytes)
 		}
 		return exitFailure(c, w.wasi.exitCode)
 	case err == nil:
@@ -364,7 +364,7 @@ func (m *wasmtimeModule) classify(ctx context.Context, c *call, w *wasmtimeInvoc
 		return timeoutFailure(c)
 	default:
 		if outOfMemory(c, memBytes, limit) {
-			return memoryFailure(limit)
+			return memoryFailure(c.inv.Limits.MemoryBytes)
 		}
 		var trap *wasmtime.Trap
 		if errors.As(err, &trap) {
