@@ -60,6 +60,7 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags wasmtime ./server/sandbox/
 	cd guest-sdk && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd modules && $(GO) vet ./...
 	cd accel && $(GO) vet ./...
@@ -71,6 +72,7 @@ postgres:
 
 test: postgres web modules accel-deps fmt-check vet
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags wasmtime ./server/sandbox/
 	cd guest-sdk && $(GO) test -count=1 ./...
 	cd modules && $(GO) test -count=1 ./...
 	cd accel && $(GO) test -count=1 ./...
@@ -79,6 +81,7 @@ test: postgres web modules accel-deps fmt-check vet
 # The second part compares engines side by side (bench/engines/README.md):
 # its own module, so the server's go.mod carries none of those runtimes.
 # Summarise it with `go run ./bench/engines/cmd/ratios build/bench-engines.txt`.
+# BenchmarkEngines compares wazero and wasmtime when run with -tags wasmtime.
 BENCH_COUNT ?= 5
 ENGINE_GUESTS := $(CURDIR)/build/bench-engines/guests
 bench: modules
@@ -113,6 +116,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseHostPattern -fuzztime $(FUZZTIME) ./abi/
 	$(GO) test -run '^$$' -fuzz FuzzParseImports -fuzztime $(FUZZTIME) ./server/sandbox/
 	$(GO) test -run '^$$' -fuzz FuzzHostFunctions -fuzztime $(FUZZTIME) ./server/sandbox/
+	$(GO) test -run '^$$' -fuzz FuzzWASI -fuzztime $(FUZZTIME) ./server/sandbox/
 	$(GO) test -run '^$$' -fuzz FuzzUpload -fuzztime $(FUZZTIME) ./server/registry/
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/

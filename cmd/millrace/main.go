@@ -1,6 +1,6 @@
 // Command millrace is the Millrace server and its small toolbox.
 //
-//	millrace serve [-addr 127.0.0.1:8080] [-data ./data] [-database-url postgres://…]
+//	millrace serve [-addr 127.0.0.1:8080] [-data ./data] [-database-url postgres://…] [-engine wazero|wasmtime]
 //	millrace pack -manifest manifest.json -o out.wasm in.wasm
 //	millrace version
 package main
@@ -14,12 +14,14 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/server"
 	"github.com/millrace/millrace/server/engine"
+	"github.com/millrace/millrace/server/sandbox"
 	// Cron triggers name IANA time zones; embed the database so they
 	// work on machines without /usr/share/zoneinfo (containers).
 	_ "time/tzdata"
@@ -35,10 +37,11 @@ func main() {
 }
 
 const usage = `usage:
-  millrace serve [-addr ADDR] [-data DIR] [-database-url URL]
+  millrace serve [-addr ADDR] [-data DIR] [-database-url URL] [-engine KIND]
                                              run the server (env: MILLRACE_ADDR, MILLRACE_DATA,
-                                             DATABASE_URL, MILLRACE_SECRET_KEY; MILLRACE_PPROF_ADDR
-                                             serves Go's profiler on a loopback address)
+                                             DATABASE_URL, MILLRACE_ENGINE, MILLRACE_SECRET_KEY;
+                                             MILLRACE_PPROF_ADDR serves Go's profiler on a
+                                             loopback address)
   millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
   millrace version                           print the version
 `
@@ -81,13 +84,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The env default is applied after parsing, not as the flag's default,
 	// so that -h never prints a password.
 	databaseURL := fs.String("database-url", "", "PostgreSQL URL, postgres://user:password@host/db (default $DATABASE_URL; empty keeps SQLite in the data directory)")
+	engine := fs.String("engine", envOr("MILLRACE_ENGINE", sandbox.EngineWazero), fmt.Sprintf("sandbox engine: %s or %s (this binary has %s)", sandbox.EngineWazero, sandbox.EngineWasmtime, strings.Join(sandbox.EngineKinds(), ", ")))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *databaseURL == "" {
 		*databaseURL = os.Getenv("DATABASE_URL")
 	}
-	cfg := server.Config{Addr: *addr, DataDir: *data, DatabaseURL: *databaseURL, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout}
+	if err := sandbox.CheckEngine(*engine); err != nil {
+		return fmt.Errorf("-engine %s: %w", *engine, err)
+	}
+	cfg := server.Config{Addr: *addr, DataDir: *data, DatabaseURL: *databaseURL, Engine: *engine, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout}
 	if v := os.Getenv("MILLRACE_RUN_LEASE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {

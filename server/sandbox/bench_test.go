@@ -209,3 +209,23 @@ func BenchmarkTimeoutMechanism(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEngines runs the same guests on every engine compiled in (run
+// with -tags wasmtime to compare): a fresh instance of a Go guest, and a
+// CPU-heavy Go guest (SHA-256 over 8 MiB), each with preemption on.
+func BenchmarkEngines(b *testing.B) {
+	for _, kind := range sandbox.EngineKinds() {
+		e, err := sandbox.NewEngine(context.Background(), sandbox.EngineConfig{Kind: kind})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close(context.Background())
+		for _, c := range []struct{ guest, input string }{{"noop", `{}`}, {"cpu", `{"mib":8,"rounds":1}`}} {
+			mod, err := e.Compile(context.Background(), testguests.Wasm(b, c.guest))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(kind+"/"+c.guest, func(b *testing.B) { invokeP50(b, mod, c.input) })
+		}
+	}
+}

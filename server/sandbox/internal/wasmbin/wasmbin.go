@@ -67,6 +67,10 @@ var magic = []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
 // ErrNotWasm is returned for bytes that are not a WebAssembly module.
 var ErrNotWasm = errors.New("not a WebAssembly module (bad magic or version)")
 
+// ErrNoMemory is returned for a module that defines no memory: the checks
+// need one (they yield through memory.grow), and so does the ABI.
+var ErrNoMemory = errors.New("the module defines no memory")
+
 // Global is one global the module defines (not imports).
 type Global struct {
 	Index   int  // in the module's global index space
@@ -401,7 +405,7 @@ func Instrument(wasm []byte) ([]byte, *Info, error) {
 	}
 
 	if !info.MemoryDefined {
-		return nil, nil, errors.New("the module defines no memory")
+		return nil, nil, ErrNoMemory
 	}
 	// The budget and the flag go last, so no existing global index moves.
 	budget, flag := importedGlobals+len(globals), importedGlobals+len(globals)+1
