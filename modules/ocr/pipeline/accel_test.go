@@ -147,3 +147,19 @@ func TestModelMetadata(t *testing.T) {
 	_, err = pipeline.New(ctx, r, pipeline.Config{Dictionary: dict, DetModel: "missing"})
 	require.ErrorContains(t, err, `ocr: reading the detection model "missing"`)
 }
+
+// BenchmarkRecognize reads the sample drawn at 32 pixels per em (707×288,
+// four lines) through the accel service: two model calls and everything
+// around them.
+func BenchmarkRecognize(b *testing.B) {
+	ctx := context.Background()
+	p, err := pipeline.New(ctx, ocrtest.StartAccel(b), pipeline.Config{Dictionary: ocrtest.LoadDictionary(b)})
+	require.NoError(b, err)
+	img, _ := ocrtest.Render(b, sample, 32)
+	data := ocrtest.PNG(b, img)
+	for b.Loop() {
+		if _, err := p.Recognize(ctx, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

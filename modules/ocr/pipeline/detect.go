@@ -6,8 +6,6 @@ import (
 	"image"
 	"math"
 	"slices"
-
-	"golang.org/x/image/draw"
 )
 
 // detBox is a detected text box in the original image, with the row it
@@ -68,36 +66,16 @@ var (
 	detStd  = [3]float32{0.229, 0.224, 0.225}
 )
 
-// detTable[c][v] is the normalised value of byte v in BGR channel c.
-var detTable = func() (t [3][256]float32) {
-	for c := range t {
-		for v := range t[c] {
-			t[c][v] = (float32(v)/255 - detMean[c]) / detStd[c]
-		}
-	}
-	return t
-}()
-
-// detInput resizes img to rw×rh (bilinear) and returns it as a normalised
-// [1,3,rh,rw] tensor in BGR channel order.
+// detInput resizes img to rw×rh (bilinear, filtered when it shrinks) and
+// returns it as a normalised [1,3,rh,rw] tensor in BGR channel order.
 func detInput(img *image.RGBA, rw, rh int) []float32 {
-	src := img
-	if img.Rect.Dx() != rw || img.Rect.Dy() != rh {
-		src = image.NewRGBA(image.Rect(0, 0, rw, rh))
-		draw.BiLinear.Scale(src, src.Rect, img, img.Rect, draw.Src, nil)
+	var scale, offset [3]float32
+	for c := range 3 {
+		scale[c] = 1 / (255 * detStd[c])
+		offset[c] = -detMean[c] / detStd[c]
 	}
-	plane := rw * rh
-	out := make([]float32, 3*plane)
-	b, g, r := out[:plane], out[plane:2*plane], out[2*plane:]
-	for y := range rh {
-		row := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+y):]
-		for x := range rw {
-			i := y*rw + x
-			b[i] = detTable[0][row[4*x+2]]
-			g[i] = detTable[1][row[4*x+1]]
-			r[i] = detTable[2][row[4*x]]
-		}
-	}
+	out := make([]float32, 3*rw*rh)
+	resizeBGR(img, rw, rh, scale, offset, out)
 	return out
 }
 

@@ -646,3 +646,60 @@ func TestMetadata(t *testing.T) {
 	require.Equal(t, []int64{1, 3, 32, 320}, f.calls[1].Shape)
 	require.Equal(t, "crops", f.calls[1].Name)
 }
+
+// BenchmarkPrePost measures everything but the models on a 1280×720
+// image with ten detected lines: the detection input, the box extraction
+// and the recognition inputs and decoding. It runs natively and under
+// GOOS=wasip1 (make test-ocr), which tells what the module costs in
+// WebAssembly beyond the model calls.
+
+// BenchmarkPrePost measures everything but the models on a 1280×720
+// image with ten detected lines: the detection input, the box extraction,
+// the recognition inputs and the decoding. The model outputs are made
+// once, so the fake costs nothing per call. It runs natively and under
+// GOOS=wasip1 (make test-ocr), which tells what the module spends in
+// WebAssembly around the model calls.
+func BenchmarkPrePost(b *testing.B) {
+	var rects []image.Rectangle
+	for i := range 10 {
+		rects = append(rects, image.Rect(40, 20+50*i, 40+60*(i+1), 36+50*i))
+	}
+	dict := make([]string, 6623)
+	for i := range dict {
+		dict[i] = string(rune(0x4e00 + i))
+	}
+	const steps, classes = 160, 6625
+	line := make([]float32, steps*classes)
+	for s := range steps {
+		line[s*classes+s%7] = 1
+	}
+	r := &benchRunner{det: regions(rects...)(960, 544), line: line, steps: steps, classes: classes}
+	p, err := New(context.Background(), r, Config{Dictionary: dict})
+	require.NoError(b, err)
+	img := uniform(1280, 720, color.RGBA{255, 255, 255, 255})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.RecognizeImage(context.Background(), img); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchRunner answers with outputs made once: det is the probability map
+// and line one line's recognition output, repeated for each line.
+type benchRunner struct {
+	det, line      []float32
+	steps, classes int
+	batch          []float32
+}
+
+func (r *benchRunner) Run(ctx context.Context, model string, inputs []Tensor) ([]Tensor, error) {
+	if model == "ppocr_det" {
+		return []Tensor{{Shape: []int64{1, 1, 544, 960}, Data: r.det}}, nil
+	}
+	n := int(inputs[0].Shape[0])
+	for len(r.batch) < n*len(r.line) {
+		r.batch = append(r.batch, r.line...)
+	}
+	return []Tensor{{Shape: []int64{int64(n), int64(r.steps), int64(r.classes)}, Data: r.batch[:n*len(r.line)]}}, nil
+}

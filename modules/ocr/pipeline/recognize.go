@@ -9,9 +9,6 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"golang.org/x/image/draw"
-	"golang.org/x/image/math/f64"
 )
 
 // ParseDictionary reads a recognition dictionary: one character (or
@@ -145,49 +142,6 @@ func recWidths(crops []crop, recH, minW, maxW int) (int, []int) {
 		widths[i] = min(int(math.Ceil(float64(recH)*c.w/c.h)), width)
 	}
 	return width, widths
-}
-
-// recTable[v] is byte v scaled to [-1, 1], the recogniser's input range.
-var recTable = func() (t [256]float32) {
-	for v := range t {
-		t[v] = (float32(v)/255 - 0.5) / 0.5
-	}
-	return t
-}()
-
-// recInput draws c from img into out, the [3,h,width] slice of a batch
-// tensor (BGR), resized to rw×h: an affine map sends the crop's top-left,
-// top-right and bottom-left corners to the tensor's, sampled bilinearly
-// (filtered when it shrinks). Columns from rw to width stay 0, the padding
-// PaddleOCR uses.
-func recInput(img *image.RGBA, c crop, rw, h, width int, out []float32) {
-	dst := image.NewRGBA(image.Rect(0, 0, rw, h))
-	for i := range dst.Pix {
-		dst.Pix[i] = 0xff
-	}
-	// d2s takes destination pixels to source pixels; Transform wants its
-	// inverse.
-	tl, tr, bl := c.corners[0], c.corners[1], c.corners[3]
-	a, b := (tr[0]-tl[0])/float64(rw), (bl[0]-tl[0])/float64(h)
-	d, e := (tr[1]-tl[1])/float64(rw), (bl[1]-tl[1])/float64(h)
-	det := a*e - b*d
-	if det != 0 {
-		s2d := f64.Aff3{
-			e / det, -b / det, (b*tl[1] - e*tl[0]) / det,
-			-d / det, a / det, (d*tl[0] - a*tl[1]) / det,
-		}
-		draw.BiLinear.Transform(dst, s2d, img, img.Rect, draw.Src, nil)
-	}
-	plane := h * width
-	for y := range h {
-		row := dst.Pix[y*dst.Stride:]
-		for x := range rw {
-			i := y*width + x
-			out[i] = recTable[row[4*x+2]]
-			out[plane+i] = recTable[row[4*x+1]]
-			out[2*plane+i] = recTable[row[4*x]]
-		}
-	}
 }
 
 // recognize reads the text in each box, in batches of crops of similar
