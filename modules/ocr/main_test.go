@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/millrace/millrace/modules/internal/moduletest"
 	"github.com/millrace/millrace/modules/ocr/internal/ocrtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(ocrtest.Main(m)) }
 
 func TestManifest(t *testing.T) {
 	t.Parallel()

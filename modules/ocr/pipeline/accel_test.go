@@ -7,6 +7,7 @@ import (
 	"context"
 	"image"
 	"image/jpeg"
+	"os"
 	"strings"
 	"testing"
 
@@ -28,6 +29,8 @@ var sample = []string{
 	"Millrace reads text from images offline",
 	"Call 555 0199 before 9:30 on Monday",
 }
+
+func TestMain(m *testing.M) { os.Exit(ocrtest.Main(m)) }
 
 func setup(t *testing.T) (context.Context, *pipeline.Pipeline) {
 	t.Helper()

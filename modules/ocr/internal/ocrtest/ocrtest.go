@@ -135,13 +135,24 @@ func (r *Runner) Metadata(ctx context.Context, model string) (pipeline.ModelInfo
 
 var (
 	buildOnce sync.Once
+	buildDir  string
 	buildBin  string
 	buildErr  error
 )
 
+// Main runs a test binary's tests (call it from TestMain) and then removes
+// the millrace-accel it built, if any.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	return code
+}
+
 // accelBinary is MILLRACE_ACCEL_BIN, else millrace-accel built from
 // accel/ into a temporary folder once per test binary (go's build cache
-// makes that a link when nothing changed).
+// makes that a link when nothing changed; Main removes it).
 func accelBinary(tb testing.TB) string {
 	tb.Helper()
 	if p := os.Getenv("MILLRACE_ACCEL_BIN"); p != "" {
@@ -154,7 +165,7 @@ func accelBinary(tb testing.TB) string {
 			buildErr = err
 			return
 		}
-		buildBin = filepath.Join(dir, "millrace-accel")
+		buildDir, buildBin = dir, filepath.Join(dir, "millrace-accel")
 		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/millrace-accel")
 		cmd.Dir = filepath.Join(root, "accel")
 		if out, err := cmd.CombinedOutput(); err != nil {
