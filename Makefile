@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-deps bench-accel
+.PHONY: all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-deps bench-accel test-ocr
 
 all: build
 
@@ -54,6 +54,16 @@ accel-deps:
 
 accel: accel-deps
 	cd accel && $(GO) build -trimpath -o ../bin/millrace-accel ./cmd/millrace-accel
+
+# OCR (modules/ocr/README.md): the pipeline and module tests on the real
+# PP-OCRv4 models through bin/millrace-accel (accuracy in the -v log), then
+# the pipeline's pure parts built for WebAssembly and run under wazero's CLI.
+test-ocr: accel
+	cd modules && MILLRACE_ACCEL_BIN=$(CURDIR)/bin/millrace-accel $(GO) test -count=1 -v ./ocr/...
+	@mkdir -p build/tools
+	$(GO) build -o build/tools/wazero github.com/tetratelabs/wazero/cmd/wazero
+	cd modules && PATH=$(CURDIR)/build/tools:$$PATH GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
+		$(GO) test -count=1 -exec "$$($(GO) env GOROOT)/lib/wasm/go_wasip1_wasm_exec" ./ocr/pipeline/
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
