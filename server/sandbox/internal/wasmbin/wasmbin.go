@@ -173,51 +173,88 @@ func join(sections []section) []byte {
 	return out
 }
 
-// imports counts imported functions and globals, and reports an imported
-// memory.
-func imports(body []byte) (funcs, globals int, memory bool, err error) {
+// Import is one entry of a module's import section.
+type Import struct {
+	Module, Name string
+	Kind         byte // 0 function, 1 table, 2 memory, 3 global, 4 tag
+}
+
+// Imports lists a module's imports by reading its import section alone.
+func Imports(wasm []byte) ([]Import, error) {
+	sections, err := split(wasm)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sections {
+		if s.id == secImport {
+			return parseImports(s.body)
+		}
+	}
+	return nil, nil
+}
+
+func parseImports(body []byte) ([]Import, error) {
 	r := &reader{b: body}
 	n, err := r.u32()
 	if err != nil {
-		return 0, 0, false, err
+		return nil, fmt.Errorf("import section: %w", err)
 	}
-	for range n {
-		if _, err := r.name(); err != nil {
-			return 0, 0, false, err
+	if int(n) > len(body) { // every import takes at least 3 bytes; this just bounds the allocation
+		return nil, fmt.Errorf("import section claims %d imports in %d bytes", n, len(body))
+	}
+	out := make([]Import, 0, n)
+	for i := range n {
+		var imp Import
+		if imp.Module, err = r.name(); err != nil {
+			return nil, fmt.Errorf("import %d: %w", i, err)
 		}
-		if _, err := r.name(); err != nil {
-			return 0, 0, false, err
+		if imp.Name, err = r.name(); err != nil {
+			return nil, fmt.Errorf("import %d: %w", i, err)
 		}
-		kind, err := r.byte()
-		if err != nil {
-			return 0, 0, false, err
+		if imp.Kind, err = r.byte(); err != nil {
+			return nil, fmt.Errorf("import %d: %w", i, err)
 		}
-		switch kind {
+		switch imp.Kind {
 		case 0: // func: type index
 			_, err = r.u32()
-			funcs++
 		case 1: // table: reftype + limits
 			if _, err = r.byte(); err == nil {
 				err = r.skipLimits()
 			}
 		case 2: // memory: limits
 			err = r.skipLimits()
-			memory = true
 		case 3: // global: valtype + mutability
 			_, err = r.bytes(2)
-			globals++
 		case 4: // tag: attribute + type index
 			if _, err = r.byte(); err == nil {
 				_, err = r.u32()
 			}
 		default:
-			return 0, 0, false, fmt.Errorf("import of unknown kind %d", kind)
+			err = fmt.Errorf("unknown import kind 0x%02x", imp.Kind)
 		}
 		if err != nil {
-			return 0, 0, false, err
+			return nil, fmt.Errorf("import %d (%s.%s): %w", i, imp.Module, imp.Name, err)
+		}
+		out = append(out, imp)
+	}
+	return out, nil
+}
+
+// imports counts imported functions and globals, and reports an imported
+// memory.
+func imports(body []byte) (funcs, globals int, memory bool, err error) {
+	imps, err := parseImports(body)
+	for _, imp := range imps {
+		switch imp.Kind {
+		case 0:
+			funcs++
+		case 2:
+			memory = true
+		case 3:
+			globals++
 		}
 	}
-	return funcs, globals, memory, nil
+	return funcs, globals, memory, err
 }
 
 // globalEntry is one global of the global section, with its init
