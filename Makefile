@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel
+.PHONY: all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
 
 all: build
 
@@ -64,11 +64,22 @@ accel-bin:
 	@cd accel && CGO_ENABLED=1 $(GO) build -trimpath -o ../bin/millrace-accel ./cmd/millrace-accel 2>/dev/null || \
 		echo "note: bin/millrace-accel not built (it needs cgo and a C compiler): local AI stays unavailable; see accel/README.md"
 
+# OCR (modules/ocr/README.md): the pipeline and module tests on the real
+# PP-OCRv4 models through bin/millrace-accel (accuracy in the -v log), then
+# the pipeline's pure parts built for WebAssembly and run under wazero's CLI.
+test-ocr: accel
+	cd modules && MILLRACE_ACCEL_BIN=$(CURDIR)/bin/millrace-accel $(GO) test -count=1 -v ./ocr/...
+	@mkdir -p build/tools
+	$(GO) build -o build/tools/wazero github.com/tetratelabs/wazero/cmd/wazero
+	cd modules && PATH=$(CURDIR)/build/tools:$$PATH GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
+		$(GO) test -count=1 -exec "$$($(GO) env GOROOT)/lib/wasm/go_wasip1_wasm_exec" ./ocr/pipeline/
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags wasmtime ./server/sandbox/
 	cd guest-sdk && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd modules && $(GO) vet ./...
 	cd accel && $(GO) vet ./...
@@ -80,6 +91,7 @@ postgres:
 
 test: postgres web modules accel-deps fmt-check vet
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags wasmtime ./server/sandbox/
 	cd guest-sdk && $(GO) test -count=1 ./...
 	cd modules && $(GO) test -count=1 ./...
 	cd accel && $(GO) test -count=1 ./...
@@ -88,6 +100,7 @@ test: postgres web modules accel-deps fmt-check vet
 # The second part compares engines side by side (bench/engines/README.md):
 # its own module, so the server's go.mod carries none of those runtimes.
 # Summarise it with `go run ./bench/engines/cmd/ratios build/bench-engines.txt`.
+# BenchmarkEngines compares wazero and wasmtime when run with -tags wasmtime.
 BENCH_COUNT ?= 5
 ENGINE_GUESTS := $(CURDIR)/build/bench-engines/guests
 bench: modules
@@ -123,6 +136,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseImports -fuzztime $(FUZZTIME) ./server/sandbox/
 	$(GO) test -run '^$$' -fuzz FuzzHostFunctions -fuzztime $(FUZZTIME) ./server/sandbox/
 	$(GO) test -run '^$$' -fuzz FuzzNNHostFunctions -fuzztime $(FUZZTIME) ./server/sandbox/
+	$(GO) test -run '^$$' -fuzz FuzzWASI -fuzztime $(FUZZTIME) ./server/sandbox/
 	$(GO) test -run '^$$' -fuzz FuzzUpload -fuzztime $(FUZZTIME) ./server/registry/
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/

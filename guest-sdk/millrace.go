@@ -52,19 +52,19 @@ import (
 // invocation. Call Handle from init, since a reactor's main never runs.
 func Handle[In, Out any](fn func(ctx context.Context, in In) (Out, error)) {
 	run := func() {
+		hostcall.Ran()
 		if err := handle(fn); err != nil {
 			fail(err)
 		}
 	}
-	if reactor {
-		registered = run
+	// Natively, a module's init runs before its tests install a fake host
+	// (millracetest.Host.Run then runs the registered handler).
+	if reactor || !hostcall.Installed() {
+		hostcall.SetHandler(run)
 		return
 	}
 	run()
 }
-
-// registered is the handler Handle registered in a reactor.
-var registered func()
 
 // errNoHandler is reported when the host asks a reactor to handle an
 // invocation before any handler was registered.

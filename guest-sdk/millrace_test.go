@@ -203,3 +203,14 @@ func ExampleHandle() {
 	fmt.Println(o.Greeting, h.Logs[0].Attrs["name"])
 	// Output: hello ada ada
 }
+
+// A module registers its handler from init, before any test installs a
+// fake host; Host.Run then runs it, as the real host would.
+func TestHandleFromInitRunsUnderTheFakeHost(t *testing.T) {
+	millrace.Handle(func(_ context.Context, in struct{ N int }) (int, error) { return in.N * 2, nil })
+	h := millracetest.NewHost()
+	h.Input = []byte(`{"N":21}`)
+	h.Run(func() {}) // the module's main, empty in a reactor
+	require.False(t, h.Failed, h.Error)
+	require.JSONEq(t, `42`, string(h.Output))
+}

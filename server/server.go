@@ -42,7 +42,11 @@ type Config struct {
 	// DatabaseURL, if set, selects PostgreSQL (a postgres:// URL) instead
 	// of the SQLite file in DataDir. Several servers may share one.
 	DatabaseURL string
-	Registry    registry.Config
+	// Engine is the sandbox engine: sandbox.EngineWazero (the default when
+	// empty) or sandbox.EngineWasmtime, which needs a binary built with
+	// -tags wasmtime.
+	Engine   string
+	Registry registry.Config
 	// Out receives the one-time admin token and start-up messages.
 	Out io.Writer
 	// Listener, if set, is used instead of listening on Addr (tests).
@@ -100,9 +104,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return err
 	}
-	wasm, err := sandbox.NewWazero(ctx, sandbox.WazeroConfig{CacheDir: cacheDir, MaxMemoryMB: registryMaxMemory(cfg.Registry)})
+	wasm, err := sandbox.NewEngine(ctx, sandbox.EngineConfig{Kind: cfg.Engine, CacheDir: cacheDir, MaxMemoryMB: registryMaxMemory(cfg.Registry)})
 	if err != nil {
-		return err
+		return fmt.Errorf("sandbox engine: %w", err)
 	}
 	defer wasm.Close(context.Background())
 	reg := registry.New(cfg.Registry, db, wasm, vault)

@@ -1,6 +1,6 @@
 // Command millrace is the Millrace server and its small toolbox.
 //
-//	millrace serve [-addr 127.0.0.1:8080] [-data ./data] [-database-url postgres://…]
+//	millrace serve [-addr 127.0.0.1:8080] [-data ./data] [-database-url postgres://…] [-engine wazero|wasmtime]
 //	millrace pack -manifest manifest.json -o out.wasm in.wasm
 //	millrace version
 package main
@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/millrace/millrace/server"
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/engine"
+	"github.com/millrace/millrace/server/sandbox"
 	// Cron triggers name IANA time zones; embed the database so they
 	// work on machines without /usr/share/zoneinfo (containers).
 	_ "time/tzdata"
@@ -36,11 +38,12 @@ func main() {
 }
 
 const usage = `usage:
-  millrace serve [-addr ADDR] [-data DIR] [-database-url URL] [-accel auto|on|off] [-accel-url URL]
+  millrace serve [-addr ADDR] [-data DIR] [-database-url URL] [-engine KIND] [-accel auto|on|off] [-accel-url URL]
                                              run the server (env: MILLRACE_ADDR, MILLRACE_DATA,
-                                             DATABASE_URL, MILLRACE_SECRET_KEY; MILLRACE_PPROF_ADDR
-                                             serves Go's profiler on a loopback address; local AI:
-                                             MILLRACE_ACCEL, MILLRACE_ACCEL_URL, MILLRACE_ACCEL_TOKEN,
+                                             DATABASE_URL, MILLRACE_ENGINE, MILLRACE_SECRET_KEY;
+                                             MILLRACE_PPROF_ADDR serves Go's profiler on a
+                                             loopback address; local AI: MILLRACE_ACCEL,
+                                             MILLRACE_ACCEL_URL, MILLRACE_ACCEL_TOKEN,
                                              MILLRACE_ACCEL_BIN, MILLRACE_ORT_LIB)
   millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
   millrace version                           print the version
@@ -84,6 +87,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The env default is applied after parsing, not as the flag's default,
 	// so that -h never prints a password.
 	databaseURL := fs.String("database-url", "", "PostgreSQL URL, postgres://user:password@host/db (default $DATABASE_URL; empty keeps SQLite in the data directory)")
+	engine := fs.String("engine", envOr("MILLRACE_ENGINE", sandbox.EngineWazero), fmt.Sprintf("sandbox engine: %s or %s (this binary has %s)", sandbox.EngineWazero, sandbox.EngineWasmtime, strings.Join(sandbox.EngineKinds(), ", ")))
 	accelMode := fs.String("accel", envOr("MILLRACE_ACCEL", "auto"), "local AI: auto starts millrace-accel when it and the ONNX Runtime library are found, on requires them, off runs none")
 	accelURL := fs.String("accel-url", envOr("MILLRACE_ACCEL_URL", ""), "a remote accelerator (millrace-accel, Triton, KServe: Open Inference Protocol v2) instead of a child; its token in MILLRACE_ACCEL_TOKEN")
 	accelBin := fs.String("accel-bin", envOr("MILLRACE_ACCEL_BIN", ""), "the millrace-accel binary (default: beside this executable, then on PATH)")
@@ -93,11 +97,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *databaseURL == "" {
 		*databaseURL = os.Getenv("DATABASE_URL")
 	}
+	if err := sandbox.CheckEngine(*engine); err != nil {
+		return fmt.Errorf("-engine %s: %w", *engine, err)
+	}
 	mode, err := accel.ParseMode(*accelMode)
 	if err != nil {
 		return fmt.Errorf("-accel / MILLRACE_ACCEL: %w", err)
 	}
-	cfg := server.Config{Addr: *addr, DataDir: *data, DatabaseURL: *databaseURL, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout,
+	cfg := server.Config{Addr: *addr, DataDir: *data, DatabaseURL: *databaseURL, Engine: *engine, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout,
 		Accel: accel.Config{Mode: mode, URL: *accelURL, Token: os.Getenv("MILLRACE_ACCEL_TOKEN"), Binary: *accelBin}}
 	if v := os.Getenv("MILLRACE_RUN_LEASE"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -46,6 +46,16 @@ func TestCommands(t *testing.T) {
 	require.Error(t, Run(context.Background(), nil, &stdout, &bytes.Buffer{}))
 }
 
+func TestServeRefusesAnUnknownEngine(t *testing.T) {
+	t.Parallel()
+	err := Run(context.Background(), []string{"serve", "-engine", "v8", "-data", t.TempDir()}, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, `-engine v8: unknown sandbox engine "v8"`)
+
+	var out bytes.Buffer
+	Run(context.Background(), []string{"serve", "-h"}, &bytes.Buffer{}, &out)
+	require.Contains(t, out.String(), "sandbox engine: wazero or wasmtime")
+}
+
 func TestServeRefusesAnUnknownAccelMode(t *testing.T) {
 	t.Parallel()
 	err := Run(context.Background(), []string{"serve", "-data", t.TempDir(), "-accel", "maybe"}, &bytes.Buffer{}, &bytes.Buffer{})

@@ -123,10 +123,11 @@ func (h *Host) SetConfig(v any) {
 // other here.
 var runMu sync.Mutex
 
-// Run runs main, typically a module's main function calling
-// millrace.Handle, with h as the host. A panic is recovered and recorded
-// as a failure, with its stack as a log record, so a test can assert on
-// it.
+// Run runs main with h as the host, then — if main ran no handler — the
+// handler the module registered with millrace.Handle from init, as the
+// real host would. Pass the module's main function. A panic is recovered
+// and recorded as a failure, with its stack as a log record, so a test can
+// assert on it.
 func (h *Host) Run(main func()) {
 	runMu.Lock()
 	defer runMu.Unlock()
@@ -151,7 +152,11 @@ func (h *Host) Run(main func()) {
 			h.Logs = append(h.Logs, LogRecord{Level: abi.LogWarn, Message: msg + "\n\n" + string(debug.Stack()), Source: "stderr"})
 		}
 	}()
+	before := hostcall.Runs()
 	main()
+	if registered := hostcall.Handler(); registered != nil && hostcall.Runs() == before {
+		registered()
+	}
 }
 
 // Call runs fn as millrace.Handle(fn) would under the real host, with in

@@ -96,7 +96,6 @@ type runState struct {
 	incoming map[string][]int // node id → edge indexes
 	outgoing map[string][]int
 	taken    map[int]bool // edge index → taken, once resolved
-	programs map[string]cel.Program
 	store    store.Store
 	// values caches node outputs as the nodes produced them, where
 	// checkpoints may hold references to artifacts.
@@ -181,7 +180,7 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 		return run, fmt.Errorf("run %s: stored definition: %w", run.ID, err)
 	}
 	st := &runState{parent: ctx, run: run, def: def, nodes: map[string]*store.NodeRun{}, index: map[string]int{},
-		incoming: map[string][]int{}, outgoing: map[string][]int{}, taken: map[int]bool{}, programs: map[string]cel.Program{},
+		incoming: map[string][]int{}, outgoing: map[string][]int{}, taken: map[int]bool{},
 		store: x.store, values: map[string]json.RawMessage{}}
 	if st.input, err = fromJSON(run.Input); err != nil {
 		return run, fmt.Errorf("run %s: input: %w", run.ID, err)
@@ -414,29 +413,7 @@ func (st *runState) vars(ctx context.Context) (map[string]any, error) {
 }
 
 func (st *runState) program(edge bool, src string) (cel.Program, error) {
-	key := fmt.Sprint(edge) + "\x00" + src
-	st.mu.Lock()
-	p, ok := st.programs[key]
-	st.mu.Unlock()
-	if ok {
-		return p, nil
-	}
-	a, err := compileExpr(edge, src)
-	if err != nil {
-		return nil, err
-	}
-	env, _ := mappingEnv()
-	if edge {
-		env, _ = edgeEnv()
-	}
-	p, err = env.Program(a, cel.CostLimit(celCostLimit), cel.InterruptCheckFrequency(100))
-	if err != nil {
-		return nil, err
-	}
-	st.mu.Lock()
-	st.programs[key] = p
-	st.mu.Unlock()
-	return p, nil
+	return programs.get(edge, src)
 }
 
 func (st *runState) eval(ctx context.Context, edge bool, src string, vars map[string]any) (json.RawMessage, bool, error) {

@@ -110,3 +110,54 @@ func jsonKind(t *cel.Type) string {
 	}
 	return ""
 }
+
+// programs caches compiled CEL programs by expression for the whole
+// process: every run of a workflow version evaluates the same few
+// expressions, and compiling them (parse, check, plan) cost more CPU than
+// anything else in a run's orchestration before this cache. cel.Program
+// is safe for concurrent use.
+var programs = &programCache{entries: map[programKey]cel.Program{}}
+
+// maxCachedPrograms bounds the cache; when full it starts over, which
+// costs recompiling what is still in use and keeps memory bounded however
+// many distinct expressions are saved over time.
+const maxCachedPrograms = 4096
+
+type programKey struct {
+	edge bool
+	src  string
+}
+
+type programCache struct {
+	mu      sync.Mutex
+	entries map[programKey]cel.Program
+}
+
+func (c *programCache) get(edge bool, src string) (cel.Program, error) {
+	key := programKey{edge, src}
+	c.mu.Lock()
+	p, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	a, err := compileExpr(edge, src)
+	if err != nil {
+		return nil, err
+	}
+	env, _ := mappingEnv()
+	if edge {
+		env, _ = edgeEnv()
+	}
+	p, err = env.Program(a, cel.CostLimit(celCostLimit), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.entries) >= maxCachedPrograms {
+		clear(c.entries)
+	}
+	c.entries[key] = p
+	c.mu.Unlock()
+	return p, nil
+}

@@ -103,6 +103,59 @@ func BenchmarkInvoke(b *testing.B) {
 	b.Run("raw-empty-module", func(b *testing.B) { invokeP50(b, raw, `{}`) })
 }
 
+// BenchmarkFastStart measures the Go reactor paths (ABI.md §1) for the
+// noop guest: a pooled instance reset to the snapshot (the default), a
+// fresh instance mapped from the snapshot (the pool disabled), and a fresh
+// instance running _initialize (no snapshot) — against the same source
+// built as a command. to-handler-p50-ms is the time from Invoke to the
+// handler's first host call after reading its input (the hostcalls guest
+// reporting progress once), which is what "start" means to a module.
+func BenchmarkFastStart(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  sandbox.WazeroConfig
+		wasm func(testing.TB, string) []byte
+	}{
+		{"reactor-pooled", sandbox.WazeroConfig{}, testguests.Reactor},
+		{"reactor-fresh-from-snapshot", sandbox.WazeroConfig{NoPool: true}, testguests.Reactor},
+		{"reactor-no-snapshot", sandbox.WazeroConfig{NoSnapshot: true}, testguests.Reactor},
+		{"command", sandbox.WazeroConfig{}, testguests.Wasm},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEngine(b, c.cfg)
+			defer e.Close(context.Background())
+			noop, err := e.Compile(context.Background(), c.wasm(b, "noop"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			calls, err := e.Compile(context.Background(), c.wasm(b, "hostcalls"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var toHandler []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				res := noop.Invoke(context.Background(), benchInvocation(`{}`))
+				if res.Failure != nil {
+					b.Fatal(res.Failure)
+				}
+				b.StopTimer()
+				inv := benchInvocation(`{"n":1}`)
+				var at time.Duration
+				start = time.Now()
+				inv.OnProgress = func(sandbox.Progress) { at = time.Since(start) }
+				if res := calls.Invoke(context.Background(), inv); res.Failure != nil {
+					b.Fatal(res.Failure)
+				}
+				toHandler = append(toHandler, at)
+				b.StartTimer()
+			}
+			slices.Sort(toHandler)
+			b.ReportMetric(float64(toHandler[len(toHandler)/2].Microseconds())/1000, "to-handler-p50-ms")
+		})
+	}
+}
+
 // BenchmarkHostCall measures one guest-to-host call (progress, the
 // cheapest host function that crosses with arguments): the time of an
 // invocation making N calls minus one making none, divided by N.
@@ -154,5 +207,25 @@ func BenchmarkTimeoutMechanism(b *testing.B) {
 			}
 			invokeP50(b, mod, `{"mib":8,"rounds":1}`)
 		})
+	}
+}
+
+// BenchmarkEngines runs the same guests on every engine compiled in (run
+// with -tags wasmtime to compare): a fresh instance of a Go guest, and a
+// CPU-heavy Go guest (SHA-256 over 8 MiB), each with preemption on.
+func BenchmarkEngines(b *testing.B) {
+	for _, kind := range sandbox.EngineKinds() {
+		e, err := sandbox.NewEngine(context.Background(), sandbox.EngineConfig{Kind: kind})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close(context.Background())
+		for _, c := range []struct{ guest, input string }{{"noop", `{}`}, {"cpu", `{"mib":8,"rounds":1}`}} {
+			mod, err := e.Compile(context.Background(), testguests.Wasm(b, c.guest))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(kind+"/"+c.guest, func(b *testing.B) { invokeP50(b, mod, c.input) })
+		}
 	}
 }

@@ -1,12 +1,12 @@
 package sandbox
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/server/sandbox/internal/wasmbin"
 )
 
 // ImportKind is the kind of an imported item.
@@ -56,161 +56,22 @@ func (e *ImportError) Error() string {
 	return fmt.Sprintf("import %s: %s", e.Import, e.Reason)
 }
 
-var wasmMagic = []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
-
 // ParseImports lists a module's imports by reading its import section. It
 // checks every length against the bytes that remain, so hostile input gives
 // an error, never a panic or a large allocation.
 func ParseImports(wasm []byte) ([]Import, error) {
-	if !bytes.HasPrefix(wasm, wasmMagic) {
+	imps, err := wasmbin.Imports(wasm)
+	if errors.Is(err, wasmbin.ErrNotWasm) {
 		return nil, abi.ErrNotWasm
 	}
-	r := reader{b: wasm, off: len(wasmMagic)}
-	for !r.done() {
-		id, err := r.byte()
-		if err != nil {
-			return nil, err
-		}
-		size, err := r.u32()
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.bytes(size)
-		if err != nil {
-			return nil, fmt.Errorf("section %d: %w", id, err)
-		}
-		if id == 2 {
-			return parseImportSection(body)
-		}
-	}
-	return nil, nil
-}
-
-func parseImportSection(b []byte) ([]Import, error) {
-	r := reader{b: b}
-	n, err := r.u32()
 	if err != nil {
-		return nil, fmt.Errorf("import section: %w", err)
+		return nil, err
 	}
-	if int(n) > len(b) { // every import takes at least 3 bytes; this just bounds the allocation
-		return nil, fmt.Errorf("import section claims %d imports in %d bytes", n, len(b))
+	out := make([]Import, len(imps))
+	for i, imp := range imps {
+		out[i] = Import{Module: imp.Module, Name: imp.Name, Kind: ImportKind(imp.Kind)}
 	}
-	imports := make([]Import, 0, n)
-	for i := uint32(0); i < n; i++ {
-		mod, err := r.name()
-		if err != nil {
-			return nil, fmt.Errorf("import %d: %w", i, err)
-		}
-		name, err := r.name()
-		if err != nil {
-			return nil, fmt.Errorf("import %d: %w", i, err)
-		}
-		kind, err := r.byte()
-		if err != nil {
-			return nil, fmt.Errorf("import %d: %w", i, err)
-		}
-		if err := r.skipImportDesc(ImportKind(kind)); err != nil {
-			return nil, fmt.Errorf("import %d (%s.%s): %w", i, mod, name, err)
-		}
-		imports = append(imports, Import{Module: mod, Name: name, Kind: ImportKind(kind)})
-	}
-	return imports, nil
-}
-
-type reader struct {
-	b   []byte
-	off int
-}
-
-var errTruncated = errors.New("unexpected end of module")
-
-func (r *reader) done() bool { return r.off >= len(r.b) }
-
-func (r *reader) byte() (byte, error) {
-	if r.off >= len(r.b) {
-		return 0, errTruncated
-	}
-	c := r.b[r.off]
-	r.off++
-	return c, nil
-}
-
-func (r *reader) u32() (uint32, error) {
-	var v uint64
-	for i := 0; i < 5; i++ {
-		c, err := r.byte()
-		if err != nil {
-			return 0, err
-		}
-		v |= uint64(c&0x7f) << (7 * i)
-		if c&0x80 == 0 {
-			if v > 0xffffffff {
-				return 0, errors.New("LEB128 number overflows 32 bits")
-			}
-			return uint32(v), nil
-		}
-	}
-	return 0, errors.New("LEB128 number longer than 5 bytes")
-}
-
-func (r *reader) bytes(n uint32) ([]byte, error) {
-	if uint64(n) > uint64(len(r.b)-r.off) {
-		return nil, errTruncated
-	}
-	b := r.b[r.off : r.off+int(n)]
-	r.off += int(n)
-	return b, nil
-}
-
-func (r *reader) name() (string, error) {
-	n, err := r.u32()
-	if err != nil {
-		return "", err
-	}
-	b, err := r.bytes(n)
-	return string(b), err
-}
-
-func (r *reader) limits() error {
-	flag, err := r.byte()
-	if err != nil {
-		return err
-	}
-	if _, err := r.u32(); err != nil {
-		return err
-	}
-	if flag&1 != 0 {
-		_, err = r.u32()
-	}
-	return err
-}
-
-func (r *reader) skipImportDesc(kind ImportKind) error {
-	switch kind {
-	case ImportFunc:
-		_, err := r.u32()
-		return err
-	case ImportTable:
-		if _, err := r.byte(); err != nil {
-			return err
-		}
-		return r.limits()
-	case ImportMemory:
-		return r.limits()
-	case ImportGlobal:
-		if _, err := r.byte(); err != nil {
-			return err
-		}
-		_, err := r.byte()
-		return err
-	case ImportTag:
-		if _, err := r.byte(); err != nil {
-			return err
-		}
-		_, err := r.u32()
-		return err
-	}
-	return fmt.Errorf("unknown import kind 0x%02x", byte(kind))
+	return out, nil
 }
 
 // knownImportModule reports whether modules may import from name at all.

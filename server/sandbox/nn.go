@@ -476,6 +476,62 @@ func (c *call) release() {
 	}
 }
 
+// nnFunc is one tensor ABI host function as every engine links it: its
+// name, its parameter names (every one an i32; the result is an i32
+// errno) and how it calls the code above.
+type nnFunc struct {
+	name   string
+	params []string
+	fn     func(ctx context.Context, c *call, mem Memory, p []uint32) abi.NNErrno
+}
+
+var nnFuncs = map[string][]nnFunc{
+	abi.NNModule: {
+		{abi.FnNNLoad, []string{"builders_ptr", "builders_len", "encoding", "target", "out_graph_ptr"},
+			func(_ context.Context, c *call, _ Memory, _ []uint32) abi.NNErrno { return c.nnLoad() }},
+		{abi.FnNNLoadByName, []string{"name_ptr", "name_len", "out_graph_ptr"},
+			func(ctx context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnLoadByName(ctx, m, p[0], p[1], p[2])
+			}},
+		{abi.FnNNInitExecutionContext, []string{"graph", "out_ctx_ptr"},
+			func(_ context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnInitExecutionContext(m, p[0], p[1])
+			}},
+		{abi.FnNNSetInput, []string{"ctx", "index", "tensor_ptr"},
+			func(_ context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnSetInput(m, p[0], p[1], p[2], false)
+			}},
+		{abi.FnNNCompute, []string{"ctx"},
+			func(ctx context.Context, c *call, _ Memory, p []uint32) abi.NNErrno { return c.nnCompute(ctx, p[0]) }},
+		{abi.FnNNGetOutput, []string{"ctx", "index", "out_buf_ptr", "out_buf_max", "out_written_ptr"},
+			func(_ context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnGetOutput(m, p[0], p[1], p[2], p[3], p[4])
+			}},
+	},
+	abi.NNExtModule: {
+		{abi.FnNNExtSetInput, []string{"ctx", "index", "tensor_ptr"},
+			func(_ context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnSetInput(m, p[0], p[1], p[2], true)
+			}},
+		{abi.FnNNExtOutputShape, []string{"ctx", "index", "dims_ptr", "dims_max", "out_rank_ptr"},
+			func(_ context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnOutputShape(m, p[0], p[1], p[2], p[3], p[4])
+			}},
+		{abi.FnNNExtOutputType, []string{"ctx", "index", "out_type_ptr"},
+			func(_ context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnOutputType(m, p[0], p[1], p[2])
+			}},
+		{abi.FnNNExtComputeStart, []string{"ctx"},
+			func(ctx context.Context, c *call, _ Memory, p []uint32) abi.NNErrno {
+				return c.nnComputeStart(ctx, p[0])
+			}},
+		{abi.FnNNExtComputeWait, []string{"ctx", "timeout_ms"},
+			func(ctx context.Context, c *call, _ Memory, p []uint32) abi.NNErrno {
+				return c.nnComputeWait(ctx, p[0], p[1])
+			}},
+	},
+}
+
 // accelErrno maps an Accel error to the errno of ABI.md §8.1.
 func accelErrno(err error) abi.NNErrno {
 	switch {

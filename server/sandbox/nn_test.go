@@ -41,11 +41,12 @@ func TestCheckImportsTensorABI(t *testing.T) {
 // starts, like any other ungranted capability.
 func TestTensorABIDeniedWithoutGrant(t *testing.T) {
 	t.Parallel()
-	wasm := rawModule{imports: []rawImport{{abi.NNModule, abi.FnNNCompute, 0}}, memPages: 1}.bytes()
-	m, err := engine.Compile(context.Background(), wasm)
-	require.NoError(t, err, "the engine links the tensor ABI's modules")
-	res := m.Invoke(context.Background(), setup(t).inv(`{}`, kvGrant()))
-	requireFailure(t, res, sandbox.FailDenied, `wasi_ephemeral_nn.compute, which needs the "accel" capability`)
-	res = m.Invoke(context.Background(), setup(t).inv(`{}`, sandbox.Grant{Capabilities: abi.Capabilities{Accel: &abi.Accel{}}}))
-	requireFailure(t, res, sandbox.FailDenied, `"accel" capability`)
+	eachEngine(t, func(t *testing.T, eng *testEngine) {
+		wasm := rawModule{imports: []rawImport{{abi.NNModule, abi.FnNNCompute, 0}}, memPages: 1}.bytes()
+		m := eng.compile(t, wasm) // the engine knows the tensor ABI's modules
+		res := m.Invoke(context.Background(), setup(t).inv(`{}`, kvGrant()))
+		requireFailure(t, res, sandbox.FailDenied, `wasi_ephemeral_nn.compute, which needs the "accel" capability`)
+		res = m.Invoke(context.Background(), setup(t).inv(`{}`, sandbox.Grant{Capabilities: abi.Capabilities{Accel: &abi.Accel{}}}))
+		requireFailure(t, res, sandbox.FailDenied, `"accel" capability`)
+	})
 }

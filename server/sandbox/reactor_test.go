@@ -13,20 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var reactors sync.Map // name -> sandbox.Module
-
-// reactor compiles a test guest built as a reactor, once per test binary.
-func reactor(t *testing.T, name string) sandbox.Module {
+// reactor compiles a test guest built as a reactor, once per engine and
+// test binary.
+func (e *testEngine) reactor(t *testing.T, name string) sandbox.Module {
 	t.Helper()
-	if m, ok := reactors.Load(name); ok {
-		return m.(sandbox.Module)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := "reactor:" + name
+	if m, ok := e.compiled[key]; ok {
+		return m
 	}
-	m, err := engine.Compile(context.Background(), testguests.Reactor(t, name))
+	m, err := e.engine.Compile(context.Background(), testguests.Reactor(t, name))
 	require.NoError(t, err)
-	if prev, loaded := reactors.LoadOrStore(name, m); loaded {
-		m.Close(context.Background())
-		return prev.(sandbox.Module)
-	}
+	e.compiled[key] = m
 	return m
 }
 
@@ -41,9 +40,12 @@ type counterOutput struct {
 // another or side by side (which exercises both pooled instances and
 // fresh ones).
 func TestReactorStateDoesNotCarryOver(t *testing.T) {
-	t.Parallel()
+	eachEngine(t, func(t *testing.T, eng *testEngine) { reactorStateDoesNotCarryOver(t, eng) })
+}
+
+func reactorStateDoesNotCarryOver(t *testing.T, eng *testEngine) {
 	e := setup(t)
-	m := reactor(t, "counter")
+	m := eng.reactor(t, "counter")
 	check := func(i int) error {
 		secret := fmt.Sprintf("secret-%d", i)
 		res := m.Invoke(context.Background(), e.inv(`{"secret":"`+secret+`"}`, sandbox.Grant{}))
@@ -76,22 +78,27 @@ func TestReactorStateDoesNotCarryOver(t *testing.T) {
 
 // A reactor behaves like the same source built as a command.
 func TestReactorMatchesCommand(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	in := `{"a":[1,2,3],"b":"x"}`
-	cmd := run(t, "echo", e.inv(in, sandbox.Grant{}))
-	requireOK(t, cmd)
-	rea := reactor(t, "echo").Invoke(context.Background(), e.inv(in, sandbox.Grant{}))
-	requireOK(t, rea)
-	require.JSONEq(t, string(cmd.Output), string(rea.Output))
-	require.Equal(t, len(cmd.Logs), len(rea.Logs))
+	eachEngine(t, func(t *testing.T, eng *testEngine) {
+		e := setup(t)
+		in := `{"a":[1,2,3],"b":"x"}`
+		cmd := eng.run(t, "echo", e.inv(in, sandbox.Grant{}))
+		requireOK(t, cmd)
+		rea := eng.reactor(t, "echo").Invoke(context.Background(), e.inv(in, sandbox.Grant{}))
+		requireOK(t, rea)
+		require.JSONEq(t, string(cmd.Output), string(rea.Output))
+		require.Equal(t, len(cmd.Logs), len(rea.Logs))
+	})
 }
 
 // Hostile reactors are stopped like hostile commands, and a failed
 // invocation never leaves a poisoned instance behind: the next one works.
 func TestHostileReactorsAreStopped(t *testing.T) {
-	t.Parallel()
+	eachEngine(t, hostileReactorsAreStopped)
+}
+
+func hostileReactorsAreStopped(t *testing.T, eng *testEngine) {
 	e := setup(t)
+	reactor := func(_ *testing.T, name string) sandbox.Module { return eng.reactor(t, name) }
 
 	inv := e.inv(`{}`, sandbox.Grant{})
 	inv.Limits.Timeout = 300 * time.Millisecond
@@ -139,15 +146,4 @@ func TestEndlessInitializeIsStopped(t *testing.T) {
 	inv := setup(t).inv(`{}`, sandbox.Grant{})
 	inv.Limits.Timeout = 300 * time.Millisecond
 	requireFailure(t, m.Invoke(context.Background(), inv), sandbox.FailTimeout, "timeout_ms (300 ms)")
-}
-
-// A start function (the start section) runs under the invocation's
-// deadline too.
-func TestEndlessStartFunctionIsStopped(t *testing.T) {
-	t.Parallel()
-	m, err := engine.Compile(context.Background(), rawModule{body: opLoopForever, memPages: 1, startSection: true}.bytes())
-	require.NoError(t, err)
-	inv := setup(t).inv(`{}`, sandbox.Grant{})
-	inv.Limits.Timeout = 200 * time.Millisecond
-	requireFailure(t, m.Invoke(context.Background(), inv), sandbox.FailTimeout, "timeout_ms (200 ms)")
 }

@@ -3,9 +3,10 @@
 // invocation gets a fresh instance (Module.Invoke) that can reach only the
 // host functions its Grant allows, within the Grant's limits.
 //
-// The host functions themselves (host.go) are written against a small
-// Memory interface, not against wazero, so a second engine (wasmtime-go,
-// behind a build tag) can reuse them and pass the same conformance tests.
+// The host functions themselves (host.go) and our WASI (wasi.go) are
+// written against a small Memory interface, not against wazero, so the
+// second engine (wasmtime-go, behind the wasmtime build tag) reuses them
+// and passes the same conformance tests.
 package sandbox
 
 import (
@@ -17,7 +18,8 @@ import (
 	"github.com/millrace/millrace/abi"
 )
 
-// Engine compiles modules. Implementations: wazero (default).
+// Engine compiles modules. Implementations: wazero (default) and wasmtime
+// (build tag wasmtime); NewEngine picks one.
 type Engine interface {
 	// Compile validates and compiles a module. It fails with an
 	// *ImportError when the module imports anything outside the ABI.

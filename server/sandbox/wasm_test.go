@@ -10,13 +10,17 @@ type rawImport struct {
 
 type rawModule struct {
 	imports  []rawImport
-	body     []byte // the body of the one defined function, without locals or end
+	body     []byte // the body of the entry function (_start), without locals or end
 	memPages uint32
 	noStart  bool
 	noMemory bool
-	// startSection makes the function the module's start function too,
-	// which runs before any export is called.
-	startSection bool
+	// reactor exports the entry function as millrace_handle, and
+	// _initialize with initBody, instead of _start.
+	reactor  bool
+	initBody []byte
+	// startBody, if set, is the body of a start function (run when the
+	// module is instantiated).
+	startBody []byte
 }
 
 func leb(v uint32) []byte {
@@ -73,28 +77,61 @@ func (m rawModule) bytes() []byte {
 			nImportedFuncs++
 		}
 	}
-	out = append(out, section(3, vec([]byte{0}))...) // one function of type 0
+	// Functions, all of type 0: the entry, then _initialize and the
+	// start function when asked for.
+	bodies := [][]byte{m.body}
+	entry, init, start := nImportedFuncs, -1, -1
+	if m.reactor {
+		init = nImportedFuncs + len(bodies)
+		bodies = append(bodies, m.initBody)
+	}
+	if m.startBody != nil {
+		start = nImportedFuncs + len(bodies)
+		bodies = append(bodies, m.startBody)
+	}
+	types := make([][]byte, len(bodies))
+	for i := range types {
+		types[i] = []byte{0}
+	}
+	out = append(out, section(3, vec(types...))...)
 	if !m.noMemory {
 		out = append(out, section(5, vec(append([]byte{0}, leb(m.memPages)...)))...)
 	}
+	export := func(n string, kind byte, idx int) []byte {
+		return append(name(n), append([]byte{kind}, leb(uint32(idx))...)...)
+	}
 	var exports [][]byte
-	if !m.noStart {
-		exports = append(exports, append(name("_start"), append([]byte{0}, leb(uint32(nImportedFuncs))...)...))
+	switch {
+	case m.noStart:
+	case m.reactor:
+		exports = append(exports, export("_initialize", 0, init), export("millrace_handle", 0, entry))
+	default:
+		exports = append(exports, export("_start", 0, entry))
 	}
 	if !m.noMemory {
-		exports = append(exports, append(name("memory"), 2, 0))
+		exports = append(exports, export("memory", 2, 0))
 	}
 	out = append(out, section(7, vec(exports...))...)
-	if m.startSection {
-		out = append(out, section(8, leb(uint32(nImportedFuncs)))...)
+	if start >= 0 {
+		out = append(out, section(8, leb(uint32(start)))...)
 	}
-	body := append([]byte{0}, m.body...) // no locals
-	body = append(body, 0x0b)
-	out = append(out, section(10, vec(append(leb(uint32(len(body))), body...)))...)
+	code := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		body := append([]byte{0}, b...) // no locals
+		body = append(body, 0x0b)
+		code[i] = append(leb(uint32(len(body))), body...)
+	}
+	out = append(out, section(10, vec(code...))...)
 	return out
 }
 
 var (
 	opUnreachable = []byte{0x00}
 	opLoopForever = []byte{0x03, 0x40, 0x0c, 0x00, 0x0b} // loop (br 0) end
+	// opGrowPageByPage grows memory one page at a time until refused,
+	// then traps: (loop (br_if 0 (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (unreachable)
+	opGrowPageByPage = []byte{0x03, 0x40, 0x41, 0x01, 0x40, 0x00, 0x41, 0x7f, 0x47, 0x0d, 0x00, 0x0b, 0x00}
+	// opGrowAllAtOnce asks for 64 MiB more memory and traps if it is
+	// refused: (if (i32.eq (memory.grow (i32.const 1024)) (i32.const -1)) (then unreachable))
+	opGrowAllAtOnce = []byte{0x41, 0x80, 0x08, 0x40, 0x00, 0x41, 0x7f, 0x46, 0x04, 0x40, 0x00, 0x0b}
 )

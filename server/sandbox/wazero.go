@@ -38,6 +38,9 @@ type WazeroConfig struct {
 	// NoSnapshot starts every reactor invocation from a fresh instance and
 	// _initialize, as a baseline for benchmarks and tests.
 	NoSnapshot bool
+	// NoPool starts every reactor invocation from a fresh instance of the
+	// snapshot instead of a reset pooled one (benchmarks).
+	NoPool bool
 }
 
 // Wazero is the default Engine, built on wazero's optimizing compiler.
@@ -100,18 +103,15 @@ func (w *Wazero) Close(ctx context.Context) error {
 // compiles it. A reactor is also initialised once, here, and its state
 // after _initialize kept as the snapshot every invocation starts from.
 func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Module, error) {
-	imports, err := ParseImports(wasm)
+	imports, err := checkABIImports(wasm)
 	if err != nil {
-		return nil, fmt.Errorf("malformed module: %w", err)
-	}
-	for _, imp := range imports {
-		if imp.Kind != ImportFunc || !knownImportModule(imp.Module) {
-			return nil, &ImportError{imp, "is not part of the ABI"}
-		}
+		return nil, err
 	}
 	code, info := wasm, (*wasmbin.Info)(nil)
 	if !w.cfg.NoPreemption {
-		if code, info, err = wasmbin.Instrument(wasm); err != nil {
+		if code, info, err = wasmbin.Instrument(wasm); errors.Is(err, wasmbin.ErrNoMemory) {
+			return nil, errNoMemory
+		} else if err != nil {
 			return nil, fmt.Errorf("invalid module: %w", err)
 		}
 	}
@@ -126,25 +126,6 @@ func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Module, error) {
 	}
 	return mod, nil
 }
-
-// moduleKind is how the host enters a module.
-type moduleKind int
-
-const (
-	// kindCommand is a WASI command: _start runs main, which handles one
-	// invocation; the instance is finished afterwards.
-	kindCommand moduleKind = iota
-	// kindReactor exports _initialize (run once per instance) and
-	// millrace_handle (one invocation): its initialised state can be
-	// snapshotted and each invocation started from it.
-	kindReactor
-)
-
-const (
-	exportStart      = "_start"
-	exportInitialize = "_initialize"
-	exportHandle     = abi.ExportHandle
-)
 
 type wazeroModule struct {
 	engine   *Wazero
@@ -183,11 +164,11 @@ func (m *wazeroModule) prepare(ctx context.Context) error {
 	case hasStart:
 		m.kind = kindCommand
 	default:
-		return errors.New("the module exports neither _start (a WASI command: GOOS=wasip1 go build) nor _initialize and " + exportHandle + " (a reactor: go build -buildmode=c-shared with the Go SDK)")
+		return errNoEntry
 	}
 	mem, ok := m.compiled.ExportedMemories()["memory"]
 	if !ok {
-		return errors.New("the module exports no memory named \"memory\"")
+		return errNoMemory
 	}
 	m.minPages = mem.Min()
 	if m.info != nil && m.info.DataRemoved {
@@ -287,13 +268,10 @@ func (m *wazeroModule) Invoke(ctx context.Context, inv *Invocation) *Result {
 }
 
 func (m *wazeroModule) run(ctx context.Context, c *call) *Result {
-	if f := checkGranted(m.imports, &c.inv.Grant); f != nil {
+	if f := checkStart(c, m.imports, m.MinMemoryPages()); f != nil {
 		return c.result(f)
 	}
 	limit := c.inv.Limits.MemoryBytes
-	if need := uint64(m.MinMemoryPages()) * 65536; need > limit {
-		return c.result(failf(FailMemory, "the module needs %d MiB of memory to start, over limits.memory_mb (%d)", need>>20, limit>>20))
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.inv.Limits.Timeout)
 	defer cancel()
 
@@ -313,7 +291,7 @@ func (m *wazeroModule) run(ctx context.Context, c *call) *Result {
 	default:
 		res = inst.enter(ctx, c, inst.main)
 	}
-	if m.snap != nil && res.Failure == nil && !inst.dirty && !m.closed.Load() && inst.reset(m.snap) {
+	if m.snap != nil && !m.engine.cfg.NoPool && res.Failure == nil && !inst.dirty && !m.closed.Load() && inst.reset(m.snap) {
 		m.pool.put(inst)
 	} else {
 		inst.close()
@@ -525,37 +503,13 @@ func (p *instancePool) drain() {
 	}
 }
 
-// result builds the invocation's Result; f nil means success.
-func (c *call) result(f *Failure) *Result {
-	c.logs.flushDropped()
-	r := &Result{Logs: c.logs.records, LogsDropped: c.logs.dropped, Failure: f}
-	if c.hasProgress {
-		p := c.progress
-		r.Progress = &p
-	}
-	if f == nil {
-		r.Port = c.port
-		if r.Port == "" {
-			r.Port = abi.DefaultOutputPort
-			if len(c.inv.Ports) > 0 {
-				r.Port = c.inv.Ports[0]
-			}
-		}
-		r.Output = c.output
-		if !c.hasOutput {
-			r.Output = []byte("null")
-		}
-	}
-	return r
-}
-
 // classify turns what a guest call returned into a Failure, or nil.
 func (c *call) classify(err error, parent context.Context, interrupted bool, alloc *limitedAllocator) *Failure {
 	if c.failure != nil { // a limit the host enforced comes first: it caused the rest
 		return c.failure
 	}
 	if alloc.refused.Load() {
-		return failf(FailMemory, "the module tried to grow its memory past limits.memory_mb (%d MiB)", alloc.limit>>20)
+		return memoryFailure(alloc.limit)
 	}
 	var exit *sys.ExitError
 	switch {
@@ -566,20 +520,16 @@ func (c *call) classify(err error, parent context.Context, interrupted bool, all
 		case sys.ExitCodeDeadlineExceeded:
 			return c.timeout()
 		case sys.ExitCodeContextCanceled:
-			return failf(FailCanceled, "the invocation was canceled")
+			return canceledFailure()
 		default:
-			if c.errSet {
-				return failf(FailModuleError, "%s", c.errMsg)
-			}
-			return failf(FailExit, "the module exited with code %d%s", code, lastStderr(c.logs.records))
+			return exitFailure(c, code)
 		}
 	case interrupted && parent.Err() != nil && !errors.Is(parent.Err(), context.DeadlineExceeded):
-		return failf(FailCanceled, "the invocation was canceled")
+		return canceledFailure()
 	case interrupted:
 		return c.timeout()
 	case strings.Contains(err.Error(), "wasm error:"):
-		// A Go reactor that panics prints the panic, then traps.
-		return failf(FailTrap, "the module trapped: %s%s", trapMessage(err), lastStderr(c.logs.records))
+		return trapFailure(c, trapMessage(err))
 	default:
 		return failf(FailInstantiate, "%v", err)
 	}
@@ -593,7 +543,7 @@ func (c *call) timeout() *Failure {
 	if c.initializing {
 		return failf(FailTimeout, "_initialize ran past its time limit and was stopped")
 	}
-	return failf(FailTimeout, "the module ran past limits.timeout_ms (%d ms) and was stopped", c.inv.Limits.Timeout.Milliseconds())
+	return timeoutFailure(c)
 }
 
 // trapMessage keeps the first line of a wazero trap error ("wasm error:

@@ -188,3 +188,11 @@ func SecretGet(name string, outLen *uint32) abi.Errno {
 	v, errno := host().SecretGet(name)
 	return setPending(v, errno, outLen)
 }
+
+// Installed reports whether a fake host is installed: natively, a module's
+// init-time Handle only registers its handler when none is.
+func Installed() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return current != nil
+}

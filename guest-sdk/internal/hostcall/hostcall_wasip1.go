@@ -180,3 +180,7 @@ func SecretGet(name string, outLen *uint32) abi.Errno {
 	runtime.KeepAlive(outLen)
 	return abi.Errno(e)
 }
+
+// Installed reports whether a host is there to call: under wasip1 the real
+// one always is.
+func Installed() bool { return true }

@@ -12,11 +12,14 @@ const (
 	opIf          = 0x04
 	opEnd         = 0x0b
 	opDrop        = 0x1a
+	opLocalGet    = 0x20
+	opLocalTee    = 0x22
 	opGlobalGet   = 0x23
 	opGlobalSet   = 0x24
 	opMemoryGrow  = 0x40
 	opI32Eqz      = 0x45
 	opI32Sub      = 0x6b
+	opI32And      = 0x71
 	opI32Const    = 0x41
 	opI64Const    = 0x42
 	opF32Const    = 0x43

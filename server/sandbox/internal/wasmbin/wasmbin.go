@@ -67,6 +67,10 @@ var magic = []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
 // ErrNotWasm is returned for bytes that are not a WebAssembly module.
 var ErrNotWasm = errors.New("not a WebAssembly module (bad magic or version)")
 
+// ErrNoMemory is returned for a module that defines no memory: the checks
+// need one (they yield through memory.grow), and so does the ABI.
+var ErrNoMemory = errors.New("the module defines no memory")
+
 // Global is one global the module defines (not imports).
 type Global struct {
 	Index   int  // in the module's global index space
@@ -169,51 +173,88 @@ func join(sections []section) []byte {
 	return out
 }
 
-// imports counts imported functions and globals, and reports an imported
-// memory.
-func imports(body []byte) (funcs, globals int, memory bool, err error) {
+// Import is one entry of a module's import section.
+type Import struct {
+	Module, Name string
+	Kind         byte // 0 function, 1 table, 2 memory, 3 global, 4 tag
+}
+
+// Imports lists a module's imports by reading its import section alone.
+func Imports(wasm []byte) ([]Import, error) {
+	sections, err := split(wasm)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sections {
+		if s.id == secImport {
+			return parseImports(s.body)
+		}
+	}
+	return nil, nil
+}
+
+func parseImports(body []byte) ([]Import, error) {
 	r := &reader{b: body}
 	n, err := r.u32()
 	if err != nil {
-		return 0, 0, false, err
+		return nil, fmt.Errorf("import section: %w", err)
 	}
-	for range n {
-		if _, err := r.name(); err != nil {
-			return 0, 0, false, err
+	if int(n) > len(body) { // every import takes at least 3 bytes; this just bounds the allocation
+		return nil, fmt.Errorf("import section claims %d imports in %d bytes", n, len(body))
+	}
+	out := make([]Import, 0, n)
+	for i := range n {
+		var imp Import
+		if imp.Module, err = r.name(); err != nil {
+			return nil, fmt.Errorf("import %d: %w", i, err)
 		}
-		if _, err := r.name(); err != nil {
-			return 0, 0, false, err
+		if imp.Name, err = r.name(); err != nil {
+			return nil, fmt.Errorf("import %d: %w", i, err)
 		}
-		kind, err := r.byte()
-		if err != nil {
-			return 0, 0, false, err
+		if imp.Kind, err = r.byte(); err != nil {
+			return nil, fmt.Errorf("import %d: %w", i, err)
 		}
-		switch kind {
+		switch imp.Kind {
 		case 0: // func: type index
 			_, err = r.u32()
-			funcs++
 		case 1: // table: reftype + limits
 			if _, err = r.byte(); err == nil {
 				err = r.skipLimits()
 			}
 		case 2: // memory: limits
 			err = r.skipLimits()
-			memory = true
 		case 3: // global: valtype + mutability
 			_, err = r.bytes(2)
-			globals++
 		case 4: // tag: attribute + type index
 			if _, err = r.byte(); err == nil {
 				_, err = r.u32()
 			}
 		default:
-			return 0, 0, false, fmt.Errorf("import of unknown kind %d", kind)
+			err = fmt.Errorf("unknown import kind 0x%02x", imp.Kind)
 		}
 		if err != nil {
-			return 0, 0, false, err
+			return nil, fmt.Errorf("import %d (%s.%s): %w", i, imp.Module, imp.Name, err)
+		}
+		out = append(out, imp)
+	}
+	return out, nil
+}
+
+// imports counts imported functions and globals, and reports an imported
+// memory.
+func imports(body []byte) (funcs, globals int, memory bool, err error) {
+	imps, err := parseImports(body)
+	for _, imp := range imps {
+		switch imp.Kind {
+		case 0:
+			funcs++
+		case 2:
+			memory = true
+		case 3:
+			globals++
 		}
 	}
-	return funcs, globals, memory, nil
+	return funcs, globals, memory, err
 }
 
 // globalEntry is one global of the global section, with its init
@@ -337,6 +378,7 @@ func Instrument(wasm []byte) ([]byte, *Info, error) {
 		globalIdx, exportIdx, codeIdx  = -1, -1, -1
 		importedMemory                 bool
 		dataOK                         = true
+		typeBody, funcBody             []byte
 	)
 	for i, s := range sections {
 		switch s.id {
@@ -369,9 +411,17 @@ func Instrument(wasm []byte) ([]byte, *Info, error) {
 				return nil, nil, fmt.Errorf("start section: %w", err)
 			}
 			info.HasStart = true
+		case secType:
+			typeBody = s.body
+		case secFunction:
+			funcBody = s.body
 		case secCode:
 			codeIdx = i
 		}
+	}
+	params, err := funcParams(typeBody, funcBody)
+	if err != nil {
+		return nil, nil, fmt.Errorf("type and function sections: %w", err)
 	}
 	if importedMemory {
 		info.MemoryDefined = false
@@ -392,7 +442,7 @@ func Instrument(wasm []byte) ([]byte, *Info, error) {
 	}
 
 	if !info.MemoryDefined {
-		return nil, nil, errors.New("the module defines no memory")
+		return nil, nil, ErrNoMemory
 	}
 	// The budget and the flag go last, so no existing global index moves.
 	budget, flag := importedGlobals+len(globals), importedGlobals+len(globals)+1
@@ -421,7 +471,7 @@ func Instrument(wasm []byte) ([]byte, *Info, error) {
 		case i == exportIdx:
 			s.body = encodeExports(exports)
 		case i == codeIdx:
-			if s.body, err = instrumentCode(s.body, check(uint32(budget), uint32(flag)), info); err != nil {
+			if s.body, err = instrumentCode(s.body, params, uint32(budget), uint32(flag), info); err != nil {
 				return nil, nil, fmt.Errorf("code section: %w", err)
 			}
 		}
@@ -465,25 +515,19 @@ func place(out []section, add section) []section {
 // Small enough that a trip comes every few microseconds of guest code (so
 // Go's scheduler and garbage collector are never held up long, and an
 // interrupt is seen at once); large enough that the trip, ~100 ns, costs
-// next to nothing.
+// next to nothing. A power of two: the loop check masks its counter.
 const YieldEvery = 4096
 
-// check is the instruction sequence inserted at function entries and loop
-// headers. It counts down the budget global; when the budget runs out it
-// refills it, calls memory.grow 0 — which wazero serves in Go, so the
-// goroutine reaches a point where Go's scheduler and garbage collector can
-// stop it — and traps if the host has set the interrupt flag:
+// entryCheck is inserted at every function entry (for a function whose
+// body opens with a loop, as all of Go's do, in that loop: it is where a
+// call, or a resumed goroutine, comes in). It counts down the budget
+// global, shared by all calls; when the budget runs out it refills it and
+// takes the slow path:
 //
 //	global.get budget; i32.const 1; i32.sub; global.set budget
 //	global.get budget; i32.eqz
-//	if
-//	  i32.const YieldEvery; global.set budget
-//	  i32.const 0; memory.grow 0; drop
-//	  global.get flag; if; unreachable; end
-//	end
-//
-// The hot path is a load, a subtraction, a store and a branch.
-func check(budget, flag uint32) []byte {
+//	if; i32.const YieldEvery; global.set budget; <slow path>; end
+func entryCheck(budget, flag uint32) []byte {
 	b := appendU32([]byte{opGlobalGet}, budget)
 	b = append(b, opI32Const, 1, opI32Sub, opGlobalSet)
 	b = appendU32(b, budget)
@@ -491,17 +535,104 @@ func check(budget, flag uint32) []byte {
 	b = append(b, opI32Eqz, opIf, blockEmpty)
 	b = appendS32(append(b, opI32Const), YieldEvery)
 	b = appendU32(append(b, opGlobalSet), budget)
-	b = append(b, opI32Const, 0, opMemoryGrow, 0, opDrop)
-	b = appendU32(append(b, opGlobalGet), flag)
-	return append(b, opIf, blockEmpty, opUnreachable, opEnd, opEnd)
+	return append(slowPath(b, flag), opEnd)
 }
 
-func instrumentCode(body, chk []byte, info *Info) ([]byte, error) {
+// loopCheck is inserted at every other loop header. It counts down a local
+// the rewrite adds to the function, which lives in a register, so the hot
+// path is a subtraction, a mask and a branch, with no memory access:
+//
+//	local.get n; i32.const 1; i32.sub; local.tee n
+//	i32.const YieldEvery-1; i32.and; i32.eqz
+//	if; <slow path>; end
+//
+// A local starts at zero in each call, which is why function entries use
+// the global: a loop-free recursion never reaches a loop header, and a
+// loop that runs forever does so within one call, where its local counts.
+func loopCheck(local, flag uint32) []byte {
+	b := appendU32([]byte{opLocalGet}, local)
+	b = append(b, opI32Const, 1, opI32Sub, opLocalTee)
+	b = appendU32(b, local)
+	b = appendS32(append(b, opI32Const), YieldEvery-1)
+	b = append(b, opI32And, opI32Eqz, opIf, blockEmpty)
+	return append(slowPath(b, flag), opEnd)
+}
+
+// slowPath appends what a check does every YieldEvery passes: memory.grow
+// 0, which wazero serves in Go — so the goroutine reaches a point where
+// Go's scheduler and garbage collector can stop it, which they cannot do
+// inside compiled guest code — then a trap if the host has set the
+// interrupt flag:
+//
+//	i32.const 0; memory.grow 0; drop
+//	global.get flag; if; unreachable; end
+func slowPath(b []byte, flag uint32) []byte {
+	b = append(b, opI32Const, 0, opMemoryGrow, 0, opDrop)
+	b = appendU32(append(b, opGlobalGet), flag)
+	return append(b, opIf, blockEmpty, opUnreachable, opEnd)
+}
+
+// funcParams returns the parameter count of each defined function, from
+// the type and function sections.
+func funcParams(types, funcs []byte) ([]uint32, error) {
+	if len(funcs) == 0 {
+		return nil, nil
+	}
+	r := &reader{b: types}
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	params := make([]uint32, 0, min(n, uint32(len(types))))
+	for range n {
+		if form, err := r.byte(); err != nil || form != 0x60 {
+			return nil, fmt.Errorf("type %d is not a function type", len(params))
+		}
+		np, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.bytes(np); err != nil {
+			return nil, err
+		}
+		nr, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.bytes(nr); err != nil {
+			return nil, err
+		}
+		params = append(params, np)
+	}
+	r = &reader{b: funcs}
+	n, err = r.u32()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint32, 0, min(n, uint32(len(funcs))))
+	for range n {
+		t, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		if int(t) >= len(params) {
+			return nil, fmt.Errorf("function %d has unknown type %d", len(out), t)
+		}
+		out = append(out, params[t])
+	}
+	return out, nil
+}
+
+func instrumentCode(body []byte, params []uint32, budget, flag uint32, info *Info) ([]byte, error) {
 	r := &reader{b: body}
 	n, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
+	if int(n) != len(params) {
+		return nil, fmt.Errorf("%d function bodies for %d functions", n, len(params))
+	}
+	entry := entryCheck(budget, flag)
 	out := appendU32(make([]byte, 0, len(body)+len(body)/8), n)
 	var fn []byte
 	for i := range n {
@@ -513,7 +644,7 @@ func instrumentCode(body, chk []byte, info *Info) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
-		fn, err = instrumentFunc(fn[:0], code, chk, info)
+		fn, err = instrumentFunc(fn[:0], code, params[i], entry, flag, info)
 		if err != nil {
 			return nil, fmt.Errorf("function body %d: %w", i, err)
 		}
@@ -526,28 +657,45 @@ func instrumentCode(body, chk []byte, info *Info) ([]byte, error) {
 	return out, nil
 }
 
-func instrumentFunc(out, code, chk []byte, info *Info) ([]byte, error) {
+// maxLocals is the most locals a function may have (the limit engines
+// share), so the one the rewrite adds still fits.
+const maxLocals = 50000
+
+func instrumentFunc(out, code []byte, params uint32, entry []byte, flag uint32, info *Info) ([]byte, error) {
 	r := &reader{b: code}
 	groups, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
+	groupsAt := r.off
+	locals := uint64(params)
 	for range groups {
-		if _, err := r.u32(); err != nil {
+		n, err := r.u32()
+		if err != nil {
 			return nil, err
 		}
 		if _, err := r.byte(); err != nil {
 			return nil, err
 		}
+		locals += uint64(n)
 	}
-	out = append(out, code[:r.off]...)
-	// A function whose body opens with a loop gets its check from the
+	if locals >= maxLocals {
+		return nil, fmt.Errorf("%d locals, over the limit of %d", locals, maxLocals)
+	}
+	// The counter goes last, as one more group of one i32.
+	out = appendU32(out, groups+1)
+	out = append(out, code[groupsAt:r.off]...)
+	out = append(out, 1, ValI32)
+	loop := loopCheck(uint32(locals), flag)
+
+	// A function whose body opens with a loop gets its entry check in the
 	// loop (Go's functions all do: their resume dispatch is a loop).
-	if r.off >= len(code) || code[r.off] != opLoop {
-		out = append(out, chk...)
+	opensWithLoop := r.off < len(code) && code[r.off] == opLoop
+	if !opensWithLoop {
+		out = append(out, entry...)
 		info.Checks++
 	}
-	from := r.off
+	from, first := r.off, true
 	for !r.done() {
 		op, err := r.byte()
 		if err != nil {
@@ -558,10 +706,15 @@ func instrumentFunc(out, code, chk []byte, info *Info) ([]byte, error) {
 		}
 		if op == opLoop {
 			out = append(out, code[from:r.off]...)
-			out = append(out, chk...)
+			if first && opensWithLoop {
+				out = append(out, entry...)
+			} else {
+				out = append(out, loop...)
+			}
 			info.Checks++
 			from = r.off
 		}
+		first = false
 	}
 	return append(out, code[from:]...), nil
 }

@@ -59,7 +59,7 @@ func TestInstrumentAddsChecksAndExports(t *testing.T) {
 	require.Equal(t, uint32(1), info.MemoryMinPages)
 	// The body opens with a loop: one check, in the loop, none at entry.
 	require.Equal(t, 1, info.Checks)
-	require.True(t, bytes.Contains(out, check(1, 2)), "the check is in the code")
+	require.True(t, bytes.Contains(out, entryCheck(1, 2)), "the entry check is in the opening loop")
 
 	ex := exportsOf(t, out)
 	require.Contains(t, ex, "run")
@@ -85,8 +85,16 @@ func TestInstrumentChecksFunctionEntry(t *testing.T) {
 	out, info, err := Instrument(module([]byte{0x01}, false, nil)) // nop
 	require.NoError(t, err)
 	require.Equal(t, 1, info.Checks)
-	require.True(t, bytes.Contains(out, check(1, 2)))
+	require.True(t, bytes.Contains(out, entryCheck(1, 2)))
 	require.False(t, info.HasStart)
+
+	// nop; loop br 0 end: a check at entry, and the loop's own check on
+	// the local the rewrite adds (index 0: no parameters, no locals).
+	out, info, err = Instrument(module([]byte{0x01, opLoop, blockEmpty, 0x0c, 0, opEnd}, false, nil))
+	require.NoError(t, err)
+	require.Equal(t, 2, info.Checks)
+	require.True(t, bytes.Contains(out, entryCheck(1, 2)))
+	require.True(t, bytes.Contains(out, loopCheck(0, 2)))
 }
 
 func TestInstrumentNotesWhatPreventsASnapshot(t *testing.T) {
