@@ -54,7 +54,12 @@ func (l *lockedBuffer) tail(n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-var engine *sandbox.Wazero
+// engines are the sandbox engines compiled into this test binary
+// (wasmtime with -tags wasmtime); engine is the default one.
+var (
+	engines = map[string]sandbox.Engine{}
+	engine  sandbox.Engine
+)
 
 func TestMain(m *testing.M) {
 	ctx := context.Background()
@@ -62,12 +67,18 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	engine, err = sandbox.NewWazero(ctx, sandbox.WazeroConfig{CacheDir: cache})
-	if err != nil {
-		panic(err)
+	for _, kind := range sandbox.EngineKinds() {
+		e, err := sandbox.NewEngine(ctx, sandbox.EngineConfig{Kind: kind, CacheDir: filepath.Join(cache, kind)})
+		if err != nil {
+			panic(err)
+		}
+		engines[kind] = e
 	}
+	engine = engines[sandbox.EngineWazero]
 	code := pgtest.Run(m)
-	engine.Close(ctx)
+	for _, e := range engines {
+		e.Close(ctx)
+	}
 	os.RemoveAll(cache)
 	testguests.Cleanup()
 	acceltest.Cleanup()
@@ -208,10 +219,22 @@ func requireFailed(t *testing.T, res *sandbox.Result, want, logged string) {
 }
 
 // A module runs a tiny model through WASI-NN, as a command and as a
-// reactor, blocking and in the background: the numbers come back exact.
+// reactor, blocking and in the background, on every engine: the numbers
+// come back exact.
 func TestTensorABIRunsAModel(t *testing.T) {
 	t.Parallel()
-	s := setup(t, nil)
+	for kind, e := range engines {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := setup(t, nil)
+			s.reg = registry.New(registry.Config{}, s.db, e, nil)
+			s.reg.SetAccel(s.models)
+			testTensorABIRunsAModel(t, s)
+		})
+	}
+}
+
+func testTensorABIRunsAModel(t *testing.T, s *stack) {
 	s.install(t, "nn-command", false, "arith", "types")
 	s.install(t, "nn-reactor", true, "arith", "types")
 	in := call{"model": "arith", "outputs": 2, "inputs": []tensor{
