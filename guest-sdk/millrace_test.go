@@ -207,6 +207,7 @@ func ExampleHandle() {
 // A module registers its handler from init, before any test installs a
 // fake host; Host.Run then runs it, as the real host would.
 func TestHandleFromInitRunsUnderTheFakeHost(t *testing.T) {
+	t.Cleanup(millrace.ForgetHandler)
 	millrace.Handle(func(_ context.Context, in struct{ N int }) (int, error) { return in.N * 2, nil })
 	h := millracetest.NewHost()
 	h.Input = []byte(`{"N":21}`)
