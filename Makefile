@@ -6,16 +6,16 @@
 GO       ?= go
 BIN      := bin/millrace
 DATA     ?= data
-BUILTINS := echo json_transform http_request text_template kv_counter
+BUILTINS := echo json_transform http_request text_template kv_counter ocr
 WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
+.PHONY: accel-deps-soft all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
 
 all: build
 
-build: web modules accel-bin
+build: web modules accel-bin accel-deps-soft
 	$(GO) build -trimpath -o $(BIN) ./cmd/millrace
 
 run: build
@@ -51,6 +51,12 @@ modules:
 accel-deps:
 	@sh scripts/fetch-onnxruntime.sh
 	@sh scripts/fetch-ocr-models.sh
+
+# make build fetches them too, so that make run reads text out of the box,
+# but goes on without them (offline, say): local AI then says what to run.
+accel-deps-soft:
+	@sh scripts/fetch-onnxruntime.sh && sh scripts/fetch-ocr-models.sh || \
+		echo "note: the ONNX Runtime library or the OCR models could not be fetched: local AI stays unavailable until make accel-deps succeeds"
 
 accel: accel-deps
 	cd accel && $(GO) build -trimpath -o ../bin/millrace-accel ./cmd/millrace-accel

@@ -121,6 +121,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := models.Sync(ctx); err != nil {
 		slog.Warn("writing the accelerator's model directory", "err", err)
 	}
+	if names := models.RegisterBundled(ctx); len(names) > 0 {
+		slog.Info("registered the bundled models", "models", names)
+	}
 	if err := supervisor.Start(ctx); err != nil {
 		return err
 	}

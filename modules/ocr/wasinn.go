@@ -2,41 +2,63 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
+	"github.com/millrace/millrace/guest-sdk/nn"
 	"github.com/millrace/millrace/modules/ocr/pipeline"
 )
 
-// wasiNN runs the models through the WASI-NN host functions
-// (wasi_ephemeral_nn, ABI.md), which reach the accel service's models by
-// registry name: ppocr_det and ppocr_rec, granted by the manifest's accel
-// capability. Weights never enter the module's memory.
-//
-// TODO(wasi-nn): this adapter is the module's one missing piece; it waits
-// for the guest SDK's WASI-NN package, written alongside the host
-// functions. Run will, for each call:
-//
-//  1. load_by_name(model) → graph, once per model per invocation (cache it
-//     in a package variable: each invocation is a fresh instance);
-//  2. init_execution_context(graph) → context;
-//  3. set_input(context, 0, {dimensions: inputs[0].Shape as u32, type:
-//     fp32, data: inputs[0].Data as little-endian bytes});
-//  4. compute(context);
-//  5. get_output(context, 0, buffer) → the output's bytes, and its shape
-//     from Millrace's extension module: preview1's get_output returns bytes
-//     only, and the recogniser's [lines, steps, classes] cannot be told
-//     from its input's shape alone.
-//
-// It returns []pipeline.Tensor{{Name: "", Shape: shape, DType: pipeline.FP32,
-// Data: floats}}; an empty name makes the pipeline take the first output.
+// wasiNN runs the models through the tensor ABI (wasi_ephemeral_nn, ABI.md
+// §8), which reaches the accel service's models by registry name
+// (ppocr_det and ppocr_rec, granted through the manifest's accel
+// capability). Weights never enter the module's memory; only the input
+// and output tensors cross.
 type wasiNN struct{}
 
 var _ pipeline.Runner = wasiNN{}
 
-// errNoWASINN is what the module answers until the adapter is written.
-var errNoWASINN = errors.New("ocr: this build of the module cannot reach the models yet: its WASI-NN runner is not written (modules/ocr/wasinn.go)")
+// contexts keeps one execution context per model for the invocation: the
+// recogniser runs once per line, and a context can be fed again, while the
+// host bounds how many an invocation may open.
+var contexts = map[string]nn.ExecutionContext{}
 
 // Run implements pipeline.Runner.
-func (wasiNN) Run(ctx context.Context, model string, inputs []pipeline.Tensor) ([]pipeline.Tensor, error) {
-	return nil, errNoWASINN
+func (wasiNN) Run(_ context.Context, model string, inputs []pipeline.Tensor) ([]pipeline.Tensor, error) {
+	ec, ok := contexts[model]
+	if !ok {
+		g, err := nn.LoadByName(model)
+		if err != nil {
+			return nil, fmt.Errorf("ocr: model %s (is it registered and granted?): %w", model, err)
+		}
+		if ec, err = g.NewExecutionContext(); err != nil {
+			return nil, fmt.Errorf("ocr: model %s: %w", model, err)
+		}
+		contexts[model] = ec
+	}
+	for i, in := range inputs {
+		shape := make([]uint32, len(in.Shape))
+		for j, d := range in.Shape {
+			shape[j] = uint32(d)
+		}
+		if err := ec.SetInput(i, nn.NewTensor(shape, in.Data)); err != nil {
+			return nil, fmt.Errorf("ocr: model %s: input %d: %w", model, i, err)
+		}
+	}
+	if err := ec.Compute(); err != nil {
+		return nil, fmt.Errorf("ocr: model %s: %w", model, err)
+	}
+	out, err := ec.Output(0)
+	if err != nil {
+		return nil, fmt.Errorf("ocr: model %s: output: %w", model, err)
+	}
+	values, err := nn.Values[float32](out)
+	if err != nil {
+		return nil, fmt.Errorf("ocr: model %s: output: %w", model, err)
+	}
+	shape := make([]int64, len(out.Shape))
+	for i, d := range out.Shape {
+		shape[i] = int64(d)
+	}
+	// An empty name makes the pipeline take the model's first output.
+	return []pipeline.Tensor{{Shape: shape, DType: pipeline.FP32, Data: values}}, nil
 }
