@@ -99,7 +99,7 @@ type stack struct {
 }
 
 // setup starts a child accelerator with arith and types registered.
-func setup(t *testing.T, db store.Store) *stack {
+func setup(t testing.TB, db store.Store) *stack {
 	t.Helper()
 	ctx := context.Background()
 	if db == nil {
@@ -135,7 +135,7 @@ func setup(t *testing.T, db store.Store) *stack {
 // waitReady waits until the accelerator is ready after at least restarts
 // restarts, or fails after a generous bound (a guard, not an assertion on
 // speed).
-func waitReady(t *testing.T, sup *accel.Supervisor, restarts int) accel.Status {
+func waitReady(t testing.TB, sup *accel.Supervisor, restarts int) accel.Status {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {

@@ -51,7 +51,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 
 // QueueConfig tunes the durable queue.
 type QueueConfig struct {
-	Workers int // runs executed at once by this process; default 16
+	Workers int // runs executed at once by this process; default 64
 	// RecoverEvery is how often orphaned runs (their worker died) are
 	// looked for and queued again; default a third of the lease TTL.
 	RecoverEvery time.Duration
@@ -79,7 +79,7 @@ type Queue struct {
 // executor's runs are the queue's jobs.
 func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec *Executor, cfg QueueConfig) (*Queue, error) {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 16
+		cfg.Workers = 64
 	}
 	if cfg.RecoverEvery <= 0 {
 		cfg.RecoverEvery = exec.LeaseTTL / 3

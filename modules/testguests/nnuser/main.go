@@ -8,9 +8,12 @@
 //	 "hook": "",        // GET this URL after set_input, before compute
 //	 "load": false,     // call load with bytes instead (refused)
 //	 "repeat": 1,       // compute this many times
-//	 "outputs": 2}      // read this many outputs (0: until there is none)
+//	 "outputs": 2,      // read this many outputs (0: until there is none)
+//	 "fill": {"shape": [1, 3, 960, 960], "value": 0.5}, // input 0: f32, made here
+//	 "summary": false}  // return each output's shape and sum, not its data
 //
-// and returns {"outputs": [{"type", "shape", "data"}]}. Numbers travel as
+// and returns {"outputs": [{"type", "shape", "data"}]}. fill and summary
+// let a benchmark move large tensors without JSON in the way. Numbers travel as
 // JSON numbers (f16 and bf16 as their bits, bool as 0 or 1). Host errors
 // fail the invocation with the function and errno
 // ("wasi_ephemeral_nn.set_input: invalid_argument"); the host logs why.
@@ -33,6 +36,7 @@ type tensor struct {
 	Type  string        `json:"type"`
 	Shape []uint32      `json:"shape"`
 	Data  []json.Number `json:"data"`
+	Sum   float64       `json:"sum,omitempty"` // with summary, instead of data
 }
 
 type input struct {
@@ -44,6 +48,11 @@ type input struct {
 	Load     bool     `json:"load"`
 	Repeat   int      `json:"repeat"`
 	Outputs  int      `json:"outputs"`
+	Fill     *struct {
+		Shape []uint32 `json:"shape"`
+		Value float32  `json:"value"`
+	} `json:"fill"`
+	Summary bool `json:"summary"`
 }
 
 type output struct {
@@ -139,6 +148,19 @@ func run(_ context.Context, in input) (output, error) {
 	if err != nil {
 		return output{}, err
 	}
+	if f := in.Fill; f != nil {
+		n := 1
+		for _, d := range f.Shape {
+			n *= int(d)
+		}
+		values := make([]float32, n)
+		for i := range values {
+			values[i] = f.Value
+		}
+		if err := c.SetInput(0, nn.NewTensor(f.Shape, values)); err != nil {
+			return output{}, err
+		}
+	}
 	for i, t := range in.Inputs {
 		typ, err := typeNamed(t.Type)
 		if err != nil {
@@ -199,6 +221,18 @@ func run(_ context.Context, in input) (output, error) {
 				return out, nil
 			}
 			return output{}, err
+		}
+		if in.Summary && t.Type == abi.NNTypeF32 {
+			values, err := nn.Values[float32](t)
+			if err != nil {
+				return output{}, err
+			}
+			var sum float64
+			for _, v := range values {
+				sum += float64(v)
+			}
+			out.Outputs = append(out.Outputs, tensor{Type: t.Type.String(), Shape: t.Shape, Sum: sum})
+			continue
 		}
 		out.Outputs = append(out.Outputs, tensor{Type: t.Type.String(), Shape: t.Shape, Data: decode(t.Type, t.Data)})
 	}

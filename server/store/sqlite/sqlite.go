@@ -19,7 +19,7 @@ import (
 
 // DB is a store.Store on one SQLite file.
 type DB struct {
-	db *sql.DB
+	db *conn
 }
 
 var _ store.Store = (*DB)(nil)
@@ -43,7 +43,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// single connection makes every transaction serialisable without
 	// SQLITE_BUSY retries (River's SQLite driver asks for the same).
 	db.SetMaxOpenConns(1)
-	s := &DB{db: db}
+	s := &DB{db: &conn{DB: db, stmts: map[string]*sql.Stmt{}}}
 	if err := s.useIncrementalVacuum(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -57,7 +57,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // SQL returns the underlying pool, for River's SQLite driver, which keeps
 // its job tables in the same database.
-func (s *DB) SQL() *sql.DB { return s.db }
+func (s *DB) SQL() *sql.DB { return s.db.DB }
 
 // Ping checks that the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
