@@ -153,11 +153,14 @@ func run(_ context.Context, in input) (output, error) {
 		for _, d := range f.Shape {
 			n *= int(d)
 		}
-		values := make([]float32, n)
-		for i := range values {
-			values[i] = f.Value
+		data := make([]byte, 4*n) // zeros: the value 0 needs no pass
+		if f.Value != 0 {
+			bits := math.Float32bits(f.Value)
+			for i := 0; i < len(data); i += 4 {
+				binary.LittleEndian.PutUint32(data[i:], bits)
+			}
 		}
-		if err := c.SetInput(0, nn.NewTensor(f.Shape, values)); err != nil {
+		if err := c.SetInput(0, nn.Tensor{Type: abi.NNTypeF32, Shape: f.Shape, Data: data}); err != nil {
 			return output{}, err
 		}
 	}
