@@ -57,7 +57,7 @@ func TestImageBytes(t *testing.T) {
 
 // TestInputErrors runs the module's own handler through the SDK's fake
 // host. Everything before the first model call is checked; a valid image
-// then reaches the WASI-NN runner, which is not written yet.
+// then reaches the WASI-NN runner, which finds no model on the fake host.
 func TestInputErrors(t *testing.T) {
 	t.Parallel()
 	img, _ := ocrtest.Render(t, []string{"x"}, 16)
@@ -72,7 +72,8 @@ func TestInputErrors(t *testing.T) {
 		{input{Image: base64.StdEncoding.EncodeToString([]byte("GIF89a"))}, "ocr: reading the image: image: unknown format (PNG and JPEG are supported)"},
 		{input{Image: png, MaxSide: 16}, "input: max_side must be between 32 and 4096, not 16"},
 		{input{Image: png, MaxSide: 5000}, "input: max_side must be between 32 and 4096, not 5000"},
-		{input{Image: png}, `ocr: running the detection model "ppocr_det": ocr: this build of the module cannot reach the models yet: its WASI-NN runner is not written (modules/ocr/wasinn.go)`},
+		// The fake host serves no model: the WASI-NN runner says which and why.
+		{input{Image: png}, `ocr: running the detection model "ppocr_det": ocr: model ppocr_det (is it registered and granted?): wasi_ephemeral_nn.load_by_name: not_found`},
 	} {
 		h := millracetest.NewHost()
 		_, err := millracetest.Call(h, run, c.in)
