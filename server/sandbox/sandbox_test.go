@@ -31,9 +31,6 @@ import (
 type testEngine struct {
 	name   string
 	engine sandbox.Engine
-	// reactors says whether the engine runs reactor modules (_initialize
-	// and millrace_handle); every engine does today.
-	reactors bool
 
 	mu       sync.Mutex
 	compiled map[string]sandbox.Module
@@ -48,7 +45,7 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			panic(err)
 		}
-		testEngines = append(testEngines, &testEngine{name: kind, engine: e, reactors: true, compiled: map[string]sandbox.Module{}})
+		testEngines = append(testEngines, &testEngine{name: kind, engine: e, compiled: map[string]sandbox.Module{}})
 	}
 	code := m.Run()
 	for _, e := range testEngines {
@@ -104,14 +101,6 @@ func (e *testEngine) compile(t *testing.T, wasm []byte) sandbox.Module {
 func (e *testEngine) run(t *testing.T, name string, inv *sandbox.Invocation) *sandbox.Result {
 	t.Helper()
 	return e.guest(t, name).Invoke(context.Background(), inv)
-}
-
-// needReactors skips a test on an engine that runs commands only.
-func (e *testEngine) needReactors(t *testing.T) {
-	t.Helper()
-	if !e.reactors {
-		t.Skipf("the %s engine runs WASI commands only", e.name)
-	}
 }
 
 var (
@@ -318,7 +307,6 @@ func TestMemoryGrownAllAtOnce(t *testing.T) {
 func TestReactorRuns(t *testing.T) {
 	t.Parallel()
 	eachEngine(t, func(t *testing.T, eng *testEngine) {
-		eng.needReactors(t)
 		e := setup(t)
 		res := eng.run(t, "reactor", e.inv(`{"n":1}`, sandbox.Grant{}))
 		requireOK(t, res)
@@ -339,7 +327,6 @@ func TestReactorRuns(t *testing.T) {
 func TestRawReactor(t *testing.T) {
 	t.Parallel()
 	eachEngine(t, func(t *testing.T, eng *testEngine) {
-		eng.needReactors(t)
 		e := setup(t)
 		res := eng.compile(t, rawModule{reactor: true, memPages: 1}.bytes()).Invoke(context.Background(), e.inv(`{}`, sandbox.Grant{}))
 		requireOK(t, res)
