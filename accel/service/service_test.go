@@ -20,10 +20,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/millrace/millrace/accel/client"
-	"github.com/millrace/millrace/accel/internal/onnxbuild"
 	"github.com/millrace/millrace/accel/internal/testenv"
 	"github.com/millrace/millrace/accel/modeldir"
 	"github.com/millrace/millrace/accel/oip"
+	"github.com/millrace/millrace/accel/onnxbuild"
 	"github.com/millrace/millrace/accel/service"
 	"github.com/millrace/millrace/accel/sessions"
 )

@@ -9,10 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/millrace/millrace/accel/internal/onnxbuild"
 	"github.com/millrace/millrace/accel/internal/testenv"
 	"github.com/millrace/millrace/accel/modeldir"
 	"github.com/millrace/millrace/accel/oip"
+	"github.com/millrace/millrace/accel/onnxbuild"
 	"github.com/millrace/millrace/accel/sessions"
 )
 

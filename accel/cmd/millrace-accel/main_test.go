@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/millrace/millrace/accel/client"
-	"github.com/millrace/millrace/accel/internal/onnxbuild"
 	"github.com/millrace/millrace/accel/internal/testenv"
 	"github.com/millrace/millrace/accel/oip"
+	"github.com/millrace/millrace/accel/onnxbuild"
 )
 
 // start runs the command with args and env until the test ends.

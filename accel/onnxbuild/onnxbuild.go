@@ -22,6 +22,7 @@ const (
 	Bool    ElemType = 9
 	Float16 ElemType = 10
 	Double  ElemType = 11
+	BFloat  ElemType = 16
 )
 
 // Dim is one dimension of a declared shape: a fixed size, or (Param set) a
