@@ -5,6 +5,9 @@
 CREATE TABLE datasets (
     id         TEXT PRIMARY KEY,            -- ds_ + hex
     name       TEXT NOT NULL,
+    -- One more than the highest version ever created: a deleted
+    -- version's number is never given to other data.
+    next_version INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL
 );
 

@@ -159,7 +159,10 @@ type Dataset struct {
 	ID            string // ds_ + hex
 	Name          string
 	LatestVersion int // 0 when it has no version
-	CreatedAt     time.Time
+	// NextVersion is one more than the highest version ever created, so
+	// that a deleted version's number is never reused.
+	NextVersion int
+	CreatedAt   time.Time
 }
 
 // DatasetVersion is one immutable, imported version of a dataset. Its

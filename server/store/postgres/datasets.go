@@ -21,15 +21,19 @@ func (s *DB) CreateDatasetVersion(ctx context.Context, d store.Dataset, v store.
 		if isUniqueViolation(err) {
 			return fmt.Errorf("dataset %s version %d: %w", v.DatasetID, v.Version, store.ErrConflict)
 		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE datasets SET next_version = GREATEST(next_version, $1) WHERE id = $2`, v.Version+1, v.DatasetID)
 		return err
 	})
 }
 
-const datasetQuery = `SELECT d.id, d.name, COALESCE((SELECT MAX(version) FROM dataset_versions v WHERE v.dataset_id = d.id), 0), d.created_at FROM datasets d`
+const datasetQuery = `SELECT d.id, d.name, COALESCE((SELECT MAX(version) FROM dataset_versions v WHERE v.dataset_id = d.id), 0), d.next_version, d.created_at FROM datasets d`
 
 func scanDataset(row interface{ Scan(...any) error }) (store.Dataset, error) {
 	var d store.Dataset
-	if err := row.Scan(&d.ID, &d.Name, &d.LatestVersion, &d.CreatedAt); err != nil {
+	if err := row.Scan(&d.ID, &d.Name, &d.LatestVersion, &d.NextVersion, &d.CreatedAt); err != nil {
 		return d, notFound(err)
 	}
 	d.CreatedAt = d.CreatedAt.UTC()

@@ -22,16 +22,20 @@ func (s *DB) CreateDatasetVersion(ctx context.Context, d store.Dataset, v store.
 		if isUniqueViolation(err) {
 			return fmt.Errorf("dataset %s version %d: %w", v.DatasetID, v.Version, store.ErrConflict)
 		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE datasets SET next_version = MAX(next_version, ?) WHERE id = ?`, v.Version+1, v.DatasetID)
 		return err
 	})
 }
 
-const datasetQuery = `SELECT d.id, d.name, COALESCE((SELECT MAX(version) FROM dataset_versions v WHERE v.dataset_id = d.id), 0), d.created_at FROM datasets d`
+const datasetQuery = `SELECT d.id, d.name, COALESCE((SELECT MAX(version) FROM dataset_versions v WHERE v.dataset_id = d.id), 0), d.next_version, d.created_at FROM datasets d`
 
 func scanDataset(row interface{ Scan(...any) error }) (store.Dataset, error) {
 	var d store.Dataset
 	var created string
-	if err := row.Scan(&d.ID, &d.Name, &d.LatestVersion, &created); err != nil {
+	if err := row.Scan(&d.ID, &d.Name, &d.LatestVersion, &d.NextVersion, &created); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return d, store.ErrNotFound
 		}

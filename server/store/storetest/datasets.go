@@ -33,6 +33,7 @@ func exerciseDatasets(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.NoError(t, err)
 		require.Equal(t, "mail", d.Name, "a later version keeps the dataset's name")
 		require.Equal(t, 2, d.LatestVersion)
+		require.Equal(t, 3, d.NextVersion)
 		require.False(t, d.CreatedAt.IsZero())
 
 		list, err = s.ListDatasets(ctx)
@@ -60,6 +61,7 @@ func exerciseDatasets(t *testing.T, newStore func(t *testing.T) store.Store) {
 		d, err = s.Dataset(ctx, "ds_1")
 		require.NoError(t, err)
 		require.Equal(t, 1, d.LatestVersion)
+		require.Equal(t, 3, d.NextVersion, "a deleted version's number is not given again")
 		require.NoError(t, s.DeleteDatasetVersion(ctx, "ds_1", 1))
 		d, err = s.Dataset(ctx, "ds_1")
 		require.NoError(t, err, "a dataset outlives its versions")
