@@ -184,7 +184,7 @@ func TestBadFilesArePreciseAndLeaveNothing(t *testing.T) {
 	}{
 		{"unterminated quote", "x.csv", "text,label\nok,spam\n\"never closed,ham\nmore,ham\n", datasets.ImportOptions{}, "line 3: unterminated quoted field", datasets.KindInvalid},
 		{"bare quote", "x.csv", "text,label\nok,spam\nsay \"hi\",ham\n", datasets.ImportOptions{}, "line 3, column 5: a \" in an unquoted field", datasets.KindInvalid},
-		{"stray quote in quoted field", "x.csv", "text,label\n\"say \"hi\" now\",ham\nok,spam\n", datasets.ImportOptions{}, "line 2, column 6: unterminated quoted field, or a stray \"", datasets.KindInvalid},
+		{"stray quote in quoted field", "x.csv", "text,label\n\"say \"hi\" now\",ham\nok,spam\n", datasets.ImportOptions{}, "line 2, column 6: a quoted field goes on after its closing quote, or holds a stray \"", datasets.KindInvalid},
 		{"field count", "x.csv", "text,label\nok,spam\nok,ham,extra\n", datasets.ImportOptions{}, "line 3: this row has a different number of fields than the header row", datasets.KindInvalid},
 		{"invalid utf-8", "x.csv", "text,label\nok,spam\nnaïve \xff,ham\n", datasets.ImportOptions{}, "line 3, column 7: invalid UTF-8 (byte 0xff)", datasets.KindInvalid},
 		{"json syntax", "x.jsonl", "{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"é\" \"label\":\"y\"}\n", datasets.ImportOptions{}, "line 2, column 13: invalid JSON", datasets.KindInvalid},

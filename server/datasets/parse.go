@@ -225,7 +225,7 @@ func csvError(data []byte, err error) error {
 		// its value.
 		return at(pe.StartLine, 0, "unterminated quoted field (a quote opened on this line is never closed)")
 	case errors.Is(pe.Err, csv.ErrQuote):
-		return at(pe.Line, col, "unterminated quoted field, or a stray \" in a quoted field (write a quote inside quotes as \"\")")
+		return at(pe.Line, col, "a quoted field goes on after its closing quote, or holds a stray \" (write a quote inside quotes as \"\")")
 	case errors.Is(pe.Err, csv.ErrBareQuote):
 		return at(pe.Line, col, "a \" in an unquoted field (quote the field and double the quote: \"a \"\"b\"\"\")")
 	case errors.Is(pe.Err, csv.ErrFieldCount):
