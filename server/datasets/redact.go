@@ -221,8 +221,9 @@ func nextPhoneCandidate(s string, pos int) (int, int, bool) {
 // redactPhones replaces phone numbers: 7 to 15 digits, written with a
 // leading +, an area code in parentheses, or groups split by single
 // spaces, dots or hyphens (+1 555 123 4567, (555) 123-4567, 555.123.4567,
-// +44 20 7946 0958, 1-800-555-0199, +4915112345678). Dates (2002-08-22,
-// 22.08.2002), thousands (1 000 000), bare digit runs (order numbers,
+// +44 20 7946 0958, 1-800-555-0199, +4915112345678), with one kind of
+// separator. Dates (2002-08-22, 22.08.2002), ranges (1997-2002,
+// 28.00-35.00), thousands (1 000 000), bare digit runs (order numbers,
 // timestamps) and numbers inside words or longer dotted numbers stay.
 func redactPhones(s string) (string, int) {
 	var b strings.Builder
@@ -334,6 +335,24 @@ func phoneLike(c string) bool {
 		if len(g) < 2 || len(g) > 4 {
 			return false
 		}
+	}
+	// One kind of separator (ranges such as 28.00-35.00 and a date before
+	// a time mix them); a country code and an area code in parentheses
+	// may be set off differently: +1 512-374-0500, (555) 123-4567.
+	var rest []byte
+	for i, c := range seps {
+		if c != ')' && !(plus && i == 0) {
+			rest = append(rest, c)
+		}
+	}
+	for _, c := range rest {
+		if c != rest[0] {
+			return false
+		}
+	}
+	// Ranges: 1997-2002, 4852-4852, ISSN 1470-1448.
+	if len(groups) == 2 && !plus && !paren && seps[0] == '-' && len(groups[0]) == 4 && len(groups[1]) == 4 {
+		return false
 	}
 	if !plus && !paren {
 		// Dates: 2002-08-22, 22.08.2002, 8-22-2002.
