@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: accel-deps-soft all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
+.PHONY: spam-dataset accel-deps-soft all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
 
 all: build
 
@@ -160,6 +160,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseZip -fuzztime $(FUZZTIME) ./server/datasets/
 	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime $(FUZZTIME) ./server/datasets/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
+
+# The SpamAssassin corpus as a dataset to upload (README, "Datasets").
+spam-dataset:
+	@sh scripts/fetch-spam-corpus.sh
+	@mkdir -p build
+	$(GO) run ./cmd/millrace-spamcorpus -o build/spamassassin.jsonl
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:

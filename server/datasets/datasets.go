@@ -458,6 +458,24 @@ func (d *Datasets) Version(ctx context.Context, id string, version int) (Version
 	return d.version(m), nil
 }
 
+// Latest returns a dataset's newest version.
+func (d *Datasets) Latest(ctx context.Context, id string) (Version, error) {
+	if !ValidID(id) {
+		return Version{}, notFound(id, 0)
+	}
+	ds, err := d.store.Dataset(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Version{}, notFound(id, 0)
+	}
+	if err != nil {
+		return Version{}, err
+	}
+	if ds.LatestVersion == 0 {
+		return Version{}, &Error{Kind: KindNotFound, Msg: fmt.Sprintf("dataset %s has no version left", id)}
+	}
+	return d.Version(ctx, id, ds.LatestVersion)
+}
+
 // Dataset is a dataset with the metas of its versions, oldest first.
 type Dataset struct {
 	ID            string    `json:"id"`

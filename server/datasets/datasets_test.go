@@ -298,6 +298,10 @@ func TestVersionsAreImmutableAndNumberedOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, v3.Version, "a deleted version's number is not reused")
 
+	latest, err := d.Latest(ctx, v1.ID)
+	require.NoError(t, err)
+	require.Equal(t, 3, latest.Version)
+
 	ds, err := d.Get(ctx, v1.ID)
 	require.NoError(t, err)
 	require.Equal(t, 3, ds.LatestVersion)
