@@ -73,7 +73,9 @@ func (b *builder) ints(dims []int64, v ...int64) string { return b.constant(ob.I
 func (b *builder) constant(t ob.Tensor) string {
 	b.n++
 	t.Name = fmt.Sprintf("w%d", b.n)
-	t.External = b.external
+	// Like onnx's external data writer (size_threshold 1024), small
+	// tensors stay inline: shape inference must read axes and shapes.
+	t.External = b.external && len(t.Raw) >= 1024
 	b.g.Initializers = append(b.g.Initializers, t)
 	return t.Name
 }
