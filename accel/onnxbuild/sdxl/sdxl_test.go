@@ -362,10 +362,16 @@ func TestModelsRunAndDependOnTheirInputs(t *testing.T) {
 			outShape := map[string][]int64{"out_sample": {2, 4, h8, h8}}
 			base := r.run("unet", unetIn(), outShape)["out_sample"]
 			for name, change := range map[string]func(in map[string]tensor){
-				"timestep":              func(in map[string]tensor) { in["timestep"] = tensor{in["timestep"].shape, []float32{500}} },
-				"encoder_hidden_states": func(in map[string]tensor) { in["encoder_hidden_states"] = tensor{ehs.shape, filled(len(ehs.data), func(i int) float32 { return 0 })} },
-				"text_embeds":           func(in map[string]tensor) { in["text_embeds"] = tensor{embeds.shape, filled(len(embeds.data), func(i int) float32 { return 0.5 })} },
-				"time_ids":              func(in map[string]tensor) { in["time_ids"] = tensor{timeIDs.shape, []float32{512, 512, 0, 0, 512, 512, 512, 512, 0, 0, 512, 512}} },
+				"timestep": func(in map[string]tensor) { in["timestep"] = tensor{in["timestep"].shape, []float32{500}} },
+				"encoder_hidden_states": func(in map[string]tensor) {
+					in["encoder_hidden_states"] = tensor{ehs.shape, filled(len(ehs.data), func(i int) float32 { return 0 })}
+				},
+				"text_embeds": func(in map[string]tensor) {
+					in["text_embeds"] = tensor{embeds.shape, filled(len(embeds.data), func(i int) float32 { return 0.5 })}
+				},
+				"time_ids": func(in map[string]tensor) {
+					in["time_ids"] = tensor{timeIDs.shape, []float32{512, 512, 0, 0, 512, 512, 512, 512, 0, 0, 512, 512}}
+				},
 			} {
 				in := unetIn()
 				change(in)
