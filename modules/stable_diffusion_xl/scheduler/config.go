@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // Config is the part of a diffusers/Optimum scheduler/scheduler_config.json
@@ -113,6 +114,14 @@ func (c Config) Validate() error {
 	case PredictEpsilon, PredictV:
 	default:
 		return fmt.Errorf("scheduler_config.json: prediction_type %q is not one of epsilon, v_prediction", c.PredictionType)
+	}
+	// Betas near 1 make ᾱ underflow to 0 within the schedule, and σ
+	// infinite: such a schedule cannot sample.
+	table := trainSigmas(c)
+	for i, s := range table {
+		if !(s > 0) || math.IsInf(s, 0) || (i > 0 && !(s > table[i-1])) {
+			return fmt.Errorf("scheduler_config.json: beta_start %v and beta_end %v give no usable noise schedule (sigma at timestep %d is %v)", c.BetaStart, c.BetaEnd, i, s)
+		}
 	}
 	return nil
 }
