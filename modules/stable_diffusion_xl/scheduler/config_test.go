@@ -70,17 +70,17 @@ func TestParseConfig(t *testing.T) {
 
 func TestParseConfigErrorsNameTheField(t *testing.T) {
 	for doc, field := range map[string]string{
-		`{"beta_schedule": "cosine"}`:         "beta_schedule",
-		`{"timestep_spacing": "uniform"}`:     "timestep_spacing",
-		`{"prediction_type": "sample"}`:       "prediction_type",
-		`{"num_train_timesteps": 1}`:          "num_train_timesteps",
-		`{"beta_start": 0}`:                   "beta_start",
-		`{"beta_end": 1.5}`:                   "beta_end",
-		`{"steps_offset": -1}`:                "steps_offset",
-		`{"num_train_timesteps": "1000"}`:     "num_train_timesteps",
-		`[1, 2]`:                              "scheduler_config.json",
-		`{"use_karras_sigmas": "yes"}`:        "use_karras_sigmas",
-		`{"steps_offset": 1000}`:              "steps_offset",
+		`{"beta_schedule": "cosine"}`:        "beta_schedule",
+		`{"timestep_spacing": "uniform"}`:    "timestep_spacing",
+		`{"prediction_type": "sample"}`:      "prediction_type",
+		`{"num_train_timesteps": 1}`:         "num_train_timesteps",
+		`{"beta_start": 0}`:                  "beta_start",
+		`{"beta_end": 1.5}`:                  "beta_end",
+		`{"steps_offset": -1}`:               "steps_offset",
+		`{"num_train_timesteps": "1000"}`:    "num_train_timesteps",
+		`[1, 2]`:                             "scheduler_config.json",
+		`{"use_karras_sigmas": "yes"}`:       "use_karras_sigmas",
+		`{"steps_offset": 1000}`:             "steps_offset",
 		`{"beta_start": 0.1, "beta_end": 0}`: "beta_end",
 	} {
 		_, err := scheduler.ParseConfig([]byte(doc))
