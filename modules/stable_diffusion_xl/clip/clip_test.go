@@ -306,3 +306,45 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// TestHugePromptIsBounded: Encode of a very long prompt (one enormous
+// word, or many words) gives the same first ids as the unbounded
+// tokenization and is marked truncated.
+func TestHugePromptIsBounded(t *testing.T) {
+	tok := tiny(t, "tokenizer")
+	var word strings.Builder
+	for i := range 200000 {
+		word.WriteByte("photocatdog"[i*7%11])
+	}
+	for _, text := range []string{word.String(), strings.Repeat("a photo of a cat ", 20000)} {
+		ids, truncated := tok.EncodeTruncated(text)
+		require.True(t, truncated)
+		require.Len(t, ids, 77)
+		if len(text) < 1e6 {
+			full := tok.Tokenize(text[:5000])
+			require.Equal(t, full[:75], ids[1:76])
+		}
+	}
+}
+
+// FuzzLoad: a model folder's tokenizer files are untrusted; whatever they
+// hold, Load fails with an error or gives a tokenizer that encodes.
+func FuzzLoad(f *testing.F) {
+	vocab, merges := sdxl.Vocabulary()
+	f.Add(vocab, merges, []byte(`{"pad_token": "!"}`))
+	f.Add([]byte(`{"<|startoftext|>": 1, "<|endoftext|>": 2, "a</w>": 3}`), []byte("#version: 0.2\na b\n"), []byte(`{"pad_token": {"content": "a</w>"}}`))
+	f.Add([]byte(`{"<|startoftext|>": -5, "<|endoftext|>": 9e18}`), []byte(""), []byte(`{"model_max_length": 2}`))
+	f.Fuzz(func(t *testing.T, vocab, merges, special []byte) {
+		opts, err := clip.ReadOptions(special, nil)
+		if err != nil {
+			return
+		}
+		tok, err := clip.Load(vocab, merges, opts)
+		if err != nil {
+			return
+		}
+		if ids := tok.Encode("a photo of a cat 🐱"); len(ids) != tok.MaxLength() {
+			t.Fatalf("%d ids, want %d", len(ids), tok.MaxLength())
+		}
+	})
+}
