@@ -14,7 +14,10 @@
 // installed (it repairs mojibake, unescapes some HTML entities and
 // NFC-normalises). None of that exists in Go's standard library, so text
 // that is already clean and composed (what people type) tokenizes the
-// same, while mojibake or decomposed accents may not.
+// same, while mojibake or decomposed accents may not. Smaller ones: Go's
+// strings.ToLower and Python's str.lower differ on a few letters (İ
+// lowercases to "i̇" in Python, "i" in Go), and the Unicode versions
+// behind \p{L} and \p{N} may differ for the newest characters.
 package clip
 
 import (

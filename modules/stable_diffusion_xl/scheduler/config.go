@@ -88,6 +88,20 @@ func ParseConfig(data []byte) (Config, error) {
 	return cfg, nil
 }
 
+// DefaultKind is the sampler the folder was shipped with (ClassName), for
+// when the user names none: euler_a for EulerAncestralDiscreteScheduler
+// (SDXL-Turbo), dpmpp_2m_karras for DPMSolverMultistepScheduler, euler
+// otherwise.
+func (c Config) DefaultKind() Kind {
+	switch c.ClassName {
+	case "EulerAncestralDiscreteScheduler":
+		return EulerAncestral
+	case "DPMSolverMultistepScheduler":
+		return DPMPP2MKarras
+	}
+	return Euler
+}
+
 // Validate reports the first field whose value the schedulers cannot use.
 func (c Config) Validate() error {
 	switch {

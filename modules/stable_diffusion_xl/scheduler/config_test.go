@@ -60,6 +60,11 @@ func TestParseConfig(t *testing.T) {
 	require.Equal(t, "EulerAncestralDiscreteScheduler", cfg.ClassName)
 	require.Equal(t, scheduler.SpacingTrailing, cfg.TimestepSpacing)
 
+	require.Equal(t, scheduler.EulerAncestral, cfg.DefaultKind())
+	require.Equal(t, scheduler.Euler, scheduler.DefaultConfig().DefaultKind())
+	cfg.ClassName = "DPMSolverMultistepScheduler"
+	require.Equal(t, scheduler.DPMPP2MKarras, cfg.DefaultKind())
+
 	// Missing fields keep SDXL's defaults; null is missing.
 	cfg, err = scheduler.ParseConfig([]byte(`{"prediction_type": "v_prediction", "steps_offset": null}`))
 	require.NoError(t, err)
