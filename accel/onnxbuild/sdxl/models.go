@@ -74,7 +74,8 @@ func (b *builder) constant(t ob.Tensor) string {
 	b.n++
 	t.Name = fmt.Sprintf("w%d", b.n)
 	// Like onnx's external data writer (size_threshold 1024), small
-	// tensors stay inline: shape inference must read axes and shapes.
+	// tensors stay inline: ONNX Runtime's shape inference must read
+	// constant inputs such as Unsqueeze's axes from the model itself.
 	t.External = b.external && len(t.Raw) >= 1024
 	b.g.Initializers = append(b.g.Initializers, t)
 	return t.Name
