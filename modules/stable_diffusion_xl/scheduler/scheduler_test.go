@@ -342,3 +342,29 @@ func TestParseKind(t *testing.T) {
 	_, err := scheduler.ParseKind("Euler")
 	require.Error(t, err)
 }
+
+func TestDenoised(t *testing.T) {
+	x, eps := []float32{0.9, -1.1}, []float32{0.4, -0.2}
+	e := newSched(t, scheduler.Euler, scheduler.SpacingTrailing, 4)
+	got, err := e.Denoised(eps, x, 1)
+	require.NoError(t, err)
+	sg := e.Sigmas()[1]
+	require.InDelta(t, 0.9-sg*0.4, got[0], 1e-5)
+
+	d := newSched(t, scheduler.DPMPP2MKarras, "", 4)
+	got, err = d.Denoised(eps, x, 1)
+	require.NoError(t, err)
+	a, st, _ := dpmParts(d.Sigmas()[1])
+	require.InDelta(t, (-1.1+st*0.2)/a, got[1], 1e-5)
+	// The last DPM++ step lands exactly on this prediction.
+	last, err := d.Step(eps, x, 3, nil)
+	require.NoError(t, err)
+	want, err := d.Denoised(eps, x, 3)
+	require.NoError(t, err)
+	require.Equal(t, want, last)
+
+	_, err = d.Denoised(eps, x, 4)
+	require.Error(t, err)
+	_, err = d.Denoised(eps[:1], x, 0)
+	require.Error(t, err)
+}
