@@ -13,6 +13,7 @@ package scheduler
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 )
@@ -81,6 +82,38 @@ func ParseConfig(data []byte) (Config, error) {
 	// JSON null leaves a field at its default, as diffusers treats it.
 	if err := json.Unmarshal(bytes.TrimSpace(data), &cfg); err != nil {
 		return Config{}, fmt.Errorf("scheduler_config.json: %w", err)
+	}
+	// Options that change the noise schedule and that these schedulers
+	// do not implement are refused rather than ignored: ignoring one
+	// would quietly make wrong images.
+	var unsupported struct {
+		Interpolation *string          `json:"interpolation_type"`
+		TrainedBetas  *json.RawMessage `json:"trained_betas"`
+		ZeroSNR       *bool            `json:"rescale_betas_zero_snr"`
+		Exponential   *bool            `json:"use_exponential_sigmas"`
+		Beta          *bool            `json:"use_beta_sigmas"`
+		TimestepType  *string          `json:"timestep_type"`
+		FinalSigmas   *string          `json:"final_sigmas_type"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(data), &unsupported); err != nil {
+		return Config{}, fmt.Errorf("scheduler_config.json: %w", err)
+	}
+	u := unsupported
+	switch {
+	case u.Interpolation != nil && *u.Interpolation != "linear":
+		return Config{}, fmt.Errorf("scheduler_config.json: interpolation_type %q is not supported (only linear)", *u.Interpolation)
+	case u.TrainedBetas != nil && string(*u.TrainedBetas) != "null":
+		return Config{}, errors.New("scheduler_config.json: trained_betas is not supported (only beta_schedule)")
+	case u.ZeroSNR != nil && *u.ZeroSNR:
+		return Config{}, errors.New("scheduler_config.json: rescale_betas_zero_snr is not supported")
+	case u.Exponential != nil && *u.Exponential:
+		return Config{}, errors.New("scheduler_config.json: use_exponential_sigmas is not supported")
+	case u.Beta != nil && *u.Beta:
+		return Config{}, errors.New("scheduler_config.json: use_beta_sigmas is not supported")
+	case u.TimestepType != nil && *u.TimestepType != "discrete":
+		return Config{}, fmt.Errorf("scheduler_config.json: timestep_type %q is not supported (only discrete)", *u.TimestepType)
+	case u.FinalSigmas != nil && *u.FinalSigmas != "zero":
+		return Config{}, fmt.Errorf("scheduler_config.json: final_sigmas_type %q is not supported (only zero)", *u.FinalSigmas)
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err

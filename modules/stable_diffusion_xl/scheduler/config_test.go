@@ -66,6 +66,10 @@ func TestParseConfig(t *testing.T) {
 	require.Equal(t, scheduler.DPMPP2MKarras, cfg.DefaultKind())
 
 	// Missing fields keep SDXL's defaults; null is missing.
+	// diffusers' defaults for the refused options are accepted.
+	_, err = scheduler.ParseConfig([]byte(`{"rescale_betas_zero_snr": false, "timestep_type": "discrete", "final_sigmas_type": "zero", "use_beta_sigmas": false, "trained_betas": null}`))
+	require.NoError(t, err)
+
 	cfg, err = scheduler.ParseConfig([]byte(`{"prediction_type": "v_prediction", "steps_offset": null}`))
 	require.NoError(t, err)
 	require.Equal(t, scheduler.PredictV, cfg.PredictionType)
@@ -75,18 +79,25 @@ func TestParseConfig(t *testing.T) {
 
 func TestParseConfigErrorsNameTheField(t *testing.T) {
 	for doc, field := range map[string]string{
-		`{"beta_schedule": "cosine"}`:        "beta_schedule",
-		`{"timestep_spacing": "uniform"}`:    "timestep_spacing",
-		`{"prediction_type": "sample"}`:      "prediction_type",
-		`{"num_train_timesteps": 1}`:         "num_train_timesteps",
-		`{"beta_start": 0}`:                  "beta_start",
-		`{"beta_end": 1.5}`:                  "beta_end",
-		`{"steps_offset": -1}`:               "steps_offset",
-		`{"num_train_timesteps": "1000"}`:    "num_train_timesteps",
-		`[1, 2]`:                             "scheduler_config.json",
-		`{"use_karras_sigmas": "yes"}`:       "use_karras_sigmas",
-		`{"steps_offset": 1000}`:             "steps_offset",
-		`{"beta_start": 0.1, "beta_end": 0}`: "beta_end",
+		`{"beta_schedule": "cosine"}`:          "beta_schedule",
+		`{"timestep_spacing": "uniform"}`:      "timestep_spacing",
+		`{"prediction_type": "sample"}`:        "prediction_type",
+		`{"num_train_timesteps": 1}`:           "num_train_timesteps",
+		`{"beta_start": 0}`:                    "beta_start",
+		`{"beta_end": 1.5}`:                    "beta_end",
+		`{"steps_offset": -1}`:                 "steps_offset",
+		`{"num_train_timesteps": "1000"}`:      "num_train_timesteps",
+		`[1, 2]`:                               "scheduler_config.json",
+		`{"use_karras_sigmas": "yes"}`:         "use_karras_sigmas",
+		`{"steps_offset": 1000}`:               "steps_offset",
+		`{"beta_start": 0.1, "beta_end": 0}`:   "beta_end",
+		`{"interpolation_type": "log_linear"}`: "interpolation_type",
+		`{"trained_betas": [0.1, 0.2]}`:        "trained_betas",
+		`{"rescale_betas_zero_snr": true}`:     "rescale_betas_zero_snr",
+		`{"use_exponential_sigmas": true}`:     "use_exponential_sigmas",
+		`{"use_beta_sigmas": true}`:            "use_beta_sigmas",
+		`{"timestep_type": "continuous"}`:      "timestep_type",
+		`{"final_sigmas_type": "sigma_min"}`:   "final_sigmas_type",
 	} {
 		_, err := scheduler.ParseConfig([]byte(doc))
 		require.ErrorContains(t, err, field, doc)
