@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 )
 
 // Kind names a sampler, as the module's `scheduler` input spells it.
@@ -442,7 +441,5 @@ func sigmaToT(sigma float64, table []float64) float64 {
 
 // String describes the scheduler for logs and PNG metadata.
 func (s *Scheduler) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %d steps, %s spacing, %s", s.kind, len(s.timesteps), s.cfg.TimestepSpacing, s.cfg.PredictionType)
-	return b.String()
+	return fmt.Sprintf("%s, %d steps, %s spacing, %s", s.kind, len(s.timesteps), s.cfg.TimestepSpacing, s.cfg.PredictionType)
 }
