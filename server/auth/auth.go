@@ -315,3 +315,32 @@ func NewUserID() string {
 	}
 	return "usr_" + hex.EncodeToString(b)
 }
+
+// SessionPrincipal returns what a live session may do: its user's role,
+// or, for a session signed in with a token, what that token may do now. A
+// session whose user or token is gone, disabled or expired is refused.
+func (t *Tokens) SessionPrincipal(ctx context.Context, se store.Session) (Principal, error) {
+	if se.TokenID != "" {
+		tok, err := t.store.Token(ctx, se.TokenID)
+		if errors.Is(err, store.ErrNotFound) {
+			return Principal{}, ErrSessionExpired
+		} else if err != nil {
+			return Principal{}, err
+		}
+		if tok.ExpiresAt != nil && !t.Now().Before(*tok.ExpiresAt) {
+			return Principal{}, ErrSessionExpired
+		}
+		p, err := t.Principal(ctx, tok)
+		if errors.Is(err, ErrUnauthenticated) {
+			return Principal{}, ErrSessionExpired
+		}
+		return p, err
+	}
+	u, err := t.store.User(ctx, se.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return Principal{}, ErrSessionExpired
+	} else if err != nil {
+		return Principal{}, err
+	}
+	return UserPrincipal(u), nil
+}

@@ -72,11 +72,14 @@ func (l *Limiter) Allow(username, ip string, now time.Time) (time.Duration, bool
 	return wait, wait == 0
 }
 
-// Fail records a failed sign-in.
+// Fail records a failed sign-in; username is "" for a sign-in with a
+// token, which counts against the address only.
 func (l *Limiter) Fail(username, ip string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.fail(l.byUser, username, l.cfg.UserFailures, now)
+	if username != "" {
+		l.fail(l.byUser, username, l.cfg.UserFailures, now)
+	}
 	l.fail(l.byIP, ip, l.cfg.IPFailures, now)
 }
 

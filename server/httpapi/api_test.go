@@ -346,7 +346,7 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 	doc := openAPI(t, f)
 	require.Equal(t, "3.1.0", doc["openapi"])
 	param := regexp.MustCompile(`\{[^}]+\}`)
-	var open, webhooks []string
+	var open, webhooks, anyScope []string
 	ops := 0
 	for path, item := range doc["paths"].(map[string]any) {
 		for method, raw := range item.(map[string]any) {
@@ -357,9 +357,15 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 				open = append(open, id)
 				continue
 			}
-			bearer, _ := sec[0].(map[string]any)["bearer"].([]any)
-			if len(bearer) == 0 {
+			bearer, isBearer := sec[0].(map[string]any)["bearer"].([]any)
+			if !isBearer {
 				webhooks = append(webhooks, id) // checked below
+				continue
+			}
+			if len(bearer) == 0 {
+				anyScope = append(anyScope, id) // any caller may ask about itself
+				m := strings.ToUpper(method)
+				require.Equal(t, http.StatusUnauthorized, f.do(t, "", m, path, nil, "").status, "%s %s without a token", m, path)
 				continue
 			}
 			ops++
@@ -377,6 +383,9 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 					}
 					if strings.HasPrefix(path, "/v1/runs") {
 						return "run_000000000000000000000"
+					}
+					if strings.HasPrefix(path, "/v1/users") {
+						return "usr_0000000000000000"
 					}
 					return "echo"
 				case "{trigger_id}":
@@ -403,7 +412,9 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 		}
 	}
 	slices.Sort(open)
-	require.Equal(t, []string{"healthz", "readyz"}, open)
+	require.Equal(t, []string{"healthz", "login", "readyz"}, open)
+	slices.Sort(anyScope)
+	require.Equal(t, []string{"get-me", "logout"}, anyScope)
 
 	// The webhook endpoint takes its trigger's secret, not a token; it
 	// answers 401 alike for an unknown trigger and wrong credentials.
