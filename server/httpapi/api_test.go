@@ -44,12 +44,15 @@ type fixture struct {
 	srv    *httptest.Server
 	admin  string
 	tokens *auth.Tokens
+	db     *sqlite.DB
+	deps   *httpapi.Deps
+	events *engine.Bus
 }
 
-func setup(t *testing.T) *fixture { t.Helper(); return setupWith(t, nil) }
+func setup(t testing.TB) *fixture { t.Helper(); return setupWith(t, nil) }
 
 // setupWith lets a test add to the API's dependencies.
-func setupWith(t *testing.T, more func(d *httpapi.Deps)) *fixture {
+func setupWith(t testing.TB, more func(d *httpapi.Deps)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -82,7 +85,7 @@ func setupWith(t *testing.T, more func(d *httpapi.Deps)) *fixture {
 	}
 	srv := httptest.NewServer(httpapi.Handler(deps, 49<<20))
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, admin: admin, tokens: tokens}
+	return &fixture{srv: srv, admin: admin, tokens: tokens, db: db, deps: deps, events: events}
 }
 
 type response struct {
@@ -91,7 +94,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(r.body, &m), string(r.body))
