@@ -88,6 +88,12 @@ func (l *Limiter) fail(m map[string]*failures, key string, limit int, now time.T
 	if f == nil {
 		if len(m) >= maxTracked {
 			l.prune(m, now)
+			if len(m) >= maxTracked {
+				// Still full of live entries: stop tracking new keys
+				// rather than grow; the address limit still holds for
+				// usernames, and the oldest lockouts end soon.
+				return
+			}
 		}
 		f = &failures{windowStart: now}
 		m[key] = f
