@@ -249,6 +249,7 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 	r := f.call(t, credential{cookie: session.cookie}, http.MethodGet, "/v1/auth/me", nil)
 	require.Equal(t, http.StatusOK, r.status)
 	require.Equal(t, session.csrf, r.json(t)["csrf_token"])
+	require.Equal(t, "no-store", r.header.Get("Cache-Control"))
 	require.Equal(t, body["user"], r.json(t)["user"])
 
 	// Safe methods need no CSRF token; unsafe ones do.

@@ -39,13 +39,18 @@ type sessionBody struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"When the session ends unless used again (the idle timeout, capped by its absolute lifetime); for a bearer token, its expiry if it has one."`
 }
 
+// noStore keeps CSRF tokens out of caches.
+const noStore = "no-store"
+
 type loginOutput struct {
-	SetCookie http.Cookie `header:"Set-Cookie" doc:"The session: HttpOnly, SameSite=Strict, Path=/, and Secure over TLS."`
-	Body      sessionBody
+	SetCookie    http.Cookie `header:"Set-Cookie" doc:"The session: HttpOnly, SameSite=Strict, Path=/, and Secure over TLS."`
+	CacheControl string      `header:"Cache-Control"`
+	Body         sessionBody
 }
 
 type meOutput struct {
-	Body sessionBody
+	CacheControl string `header:"Cache-Control"`
+	Body         sessionBody
 }
 
 type logoutOutput struct {
@@ -86,7 +91,7 @@ func registerSignIn(api huma.API, d *Deps) {
 		Description: "Needs no particular scope: any valid token or session may ask about itself.",
 	}), func(ctx context.Context, _ *struct{}) (*meOutput, error) {
 		who, _ := callerFrom(ctx)
-		out := &meOutput{Body: bodyFor(who.Principal)}
+		out := &meOutput{Body: bodyFor(who.Principal), CacheControl: noStore}
 		if who.SessionID != "" {
 			out.Body.CSRFToken = auth.CSRFToken(who.SessionID)
 			exp := d.Sessions.ExpiresAt(who.Session)
@@ -180,7 +185,7 @@ func login(ctx context.Context, d *Deps, body LoginBody) (*loginOutput, error) {
 		method = "token " + tokenID
 	}
 	d.Audit.Record(ok, audit.Event{Action: "login", Target: "session", Detail: "with " + method})
-	out := &loginOutput{Body: bodyFor(who), SetCookie: sessionCookie(sess.ID, sess.ExpiresAt, req.TLS)}
+	out := &loginOutput{Body: bodyFor(who), SetCookie: sessionCookie(sess.ID, sess.ExpiresAt, req.TLS), CacheControl: noStore}
 	out.Body.CSRFToken = sess.CSRFToken
 	exp := d.Sessions.ExpiresAt(store.Session{ExpiresAt: sess.ExpiresAt})
 	out.Body.ExpiresAt = &exp
