@@ -90,6 +90,7 @@ func Register(api huma.API, d *Deps) {
 	api.UseMiddleware(authMiddleware(api, d))
 	registerHealth(api, d)
 	registerSignIn(api, d)
+	registerOwnTokens(api, d)
 	registerUsers(api, d)
 	registerAudit(api, d)
 	registerModules(api, d)

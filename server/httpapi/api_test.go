@@ -417,7 +417,7 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 	slices.Sort(open)
 	require.Equal(t, []string{"healthz", "login", "readyz"}, open)
 	slices.Sort(anyScope)
-	require.Equal(t, []string{"get-me", "logout"}, anyScope)
+	require.Equal(t, []string{"create-own-token", "delete-own-token", "get-me", "list-own-tokens", "logout"}, anyScope)
 
 	// The webhook endpoint takes its trigger's secret, not a token; it
 	// answers 401 alike for an unknown trigger and wrong credentials.

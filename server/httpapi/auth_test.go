@@ -521,6 +521,42 @@ func TestTokensStayWithinTheirCreatorAndUser(t *testing.T) {
 	require.NotEmpty(t, bootstrap["last_used_at"])
 }
 
+// Every user may make tokens for themself, no wider than their rights,
+// and see and revoke only their own.
+func TestOwnTokens(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	uid := f.createUser(t, "opal", "the operator's password", auth.RoleOperator)
+	f.createUser(t, "vi", "the viewer's long password", auth.RoleViewer)
+	opal, _, _ := f.signIn(t, map[string]any{"username": "opal", "password": "the operator's password"})
+	vi, _, _ := f.signIn(t, map[string]any{"username": "vi", "password": "the viewer's long password"})
+
+	r := f.call(t, opal, http.MethodPost, "/v1/auth/tokens", map[string]any{"name": "ci", "role": "editor"})
+	require.Equal(t, http.StatusForbidden, r.status, "wider than its creator")
+	r = f.call(t, opal, http.MethodPost, "/v1/auth/tokens", map[string]any{"name": "ci", "scopes": []string{"workflows:run"}})
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	tok := r.json(t)
+	require.Equal(t, uid, tok["user_id"])
+	ci := credential{bearer: tok["token"].(string)}
+	require.Equal(t, http.StatusForbidden, f.call(t, ci, http.MethodGet, "/v1/workflows", nil).status, "only the scopes asked for")
+	require.Equal(t, http.StatusNotFound, f.call(t, ci, http.MethodPost, "/v1/workflows/none/runs", map[string]any{}).status)
+
+	r = f.call(t, opal, http.MethodGet, "/v1/auth/tokens", nil)
+	require.Len(t, r.json(t)["tokens"], 1)
+	r = f.call(t, vi, http.MethodGet, "/v1/auth/tokens", nil)
+	require.Empty(t, r.json(t)["tokens"], "others' tokens are not listed")
+	require.Equal(t, http.StatusNotFound, f.call(t, vi, http.MethodDelete, "/v1/auth/tokens/"+tok["id"].(string), nil).status, "nor revocable by others")
+	require.Equal(t, http.StatusConflict, f.call(t, ci, http.MethodDelete, "/v1/auth/tokens/"+tok["id"].(string), nil).status)
+	require.Equal(t, http.StatusForbidden, f.call(t, credential{cookie: opal.cookie}, http.MethodDelete, "/v1/auth/tokens/"+tok["id"].(string), nil).status, "CSRF applies")
+	require.Equal(t, http.StatusNoContent, f.call(t, opal, http.MethodDelete, "/v1/auth/tokens/"+tok["id"].(string), nil).status)
+	require.Equal(t, http.StatusUnauthorized, f.call(t, ci, http.MethodGet, "/v1/auth/me", nil).status)
+
+	// A token of no user cannot mint tokens for itself.
+	_, legacy, err := f.tokens.Issue(context.Background(), "legacy", []string{auth.ScopeModulesRead})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusConflict, f.call(t, credential{bearer: legacy}, http.MethodPost, "/v1/auth/tokens", map[string]any{"name": "x", "scopes": []string{"modules:read"}}).status)
+}
+
 // The audit log records who did what, with the outcome and the client's
 // address, and nothing in the API can change it.
 func TestAuditLogRecordsWhoDidWhat(t *testing.T) {

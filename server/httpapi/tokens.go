@@ -31,14 +31,16 @@ func toTokenInfo(t store.Token) tokenInfo {
 }
 
 type createTokenInput struct {
-	Body struct {
-		Name   string   `json:"name" minLength:"1" maxLength:"100"`
-		Scopes []string `json:"scopes,omitempty" maxItems:"32" doc:"Any of modules:read, modules:write, modules:grant, modules:invoke, secrets:read, secrets:write, tokens:admin, workflows:read, workflows:write, workflows:run, models:read, models:admin, users:admin, audit:read; or * for every scope, present and future. Give scopes or role, not both."`
-		Role   string   `json:"role,omitempty" enum:"viewer,operator,editor,admin," doc:"Instead of scopes: the role's scopes, present and future."`
-		UserID string   `json:"user_id,omitempty" pattern:"^usr_[0-9a-f]{16}$" doc:"The user the token acts for; default the caller's user. The token never does more than that user's role allows."`
-		// A time rather than a duration: what the admin sees in the list.
-		ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"When the token stops working; absent means never."`
-	}
+	Body createTokenBody
+}
+
+type createTokenBody struct {
+	Name   string   `json:"name" minLength:"1" maxLength:"100"`
+	Scopes []string `json:"scopes,omitempty" maxItems:"32" doc:"Any of modules:read, modules:write, modules:grant, modules:invoke, secrets:read, secrets:write, tokens:admin, workflows:read, workflows:write, workflows:run, models:read, models:admin, users:admin, audit:read; or * for every scope, present and future. Give scopes or role, not both."`
+	Role   string   `json:"role,omitempty" enum:"viewer,operator,editor,admin," doc:"Instead of scopes: the role's scopes, present and future."`
+	UserID string   `json:"user_id,omitempty" pattern:"^usr_[0-9a-f]{16}$" doc:"The user the token acts for; default the caller's user. The token never does more than that user's role allows."`
+	// A time rather than a duration: what the admin sees in the list.
+	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"When the token stops working; absent means never."`
 }
 
 type createTokenOutput struct {
@@ -66,22 +68,7 @@ func registerTokens(api huma.API, d *Deps) {
 		Description: "A token has a role or explicit scopes, no wider than the caller's own, and may belong to a user and expire.",
 		Metadata:    self,
 	}, auth.ScopeTokensAdmin), func(ctx context.Context, in *createTokenInput) (*createTokenOutput, error) {
-		rec, secret, err := createToken(ctx, d, in)
-		if err != nil {
-			d.Audit.Record(ctx, audit.Event{Action: "create-token", Target: in.Body.Name, Outcome: outcomeOf(statusOf(err)), Detail: err.Error()})
-			return nil, err
-		}
-		detail := "name=" + rec.Name + " scopes=" + strings.Join(rec.Scopes, ",")
-		if rec.Role != "" {
-			detail = "name=" + rec.Name + " role=" + rec.Role
-		}
-		if rec.UserID != "" {
-			detail += " user=" + rec.UserID
-		}
-		d.Audit.Record(ctx, audit.Event{Action: "create-token", Target: rec.ID, Detail: detail})
-		out := &createTokenOutput{}
-		out.Body.tokenInfo, out.Body.Token = toTokenInfo(rec), secret
-		return out, nil
+		return createTokenAudited(ctx, d, in.Body, in.Body.UserID)
 	})
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "list-tokens", Method: http.MethodGet, Path: "/v1/tokens", Tags: []string{"tokens"},
@@ -116,6 +103,107 @@ func registerTokens(api huma.API, d *Deps) {
 	})
 }
 
+// ownTokenInput is a token a caller makes for themself.
+type ownTokenInput struct {
+	Body ownTokenBody
+}
+
+type ownTokenBody struct {
+	Name      string     `json:"name" minLength:"1" maxLength:"100"`
+	Scopes    []string   `json:"scopes,omitempty" maxItems:"32" doc:"Scopes you hold; give scopes or role, not both."`
+	Role      string     `json:"role,omitempty" enum:"viewer,operator,editor,admin," doc:"Instead of scopes: a role no higher than yours."`
+	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"When the token stops working; absent means never."`
+}
+
+type ownTokenPath struct {
+	ID string `path:"id" pattern:"^tok_[0-9a-f]{12}$"`
+}
+
+// registerOwnTokens lets every user manage tokens for themself (for
+// scripts and CI), never wider than their own rights; admins manage
+// everyone's with /v1/tokens.
+func registerOwnTokens(api huma.API, d *Deps) {
+	self := map[string]any{auditSelf: true}
+	huma.Register(api, authenticated(huma.Operation{
+		OperationID: "create-own-token", Method: http.MethodPost, Path: "/v1/auth/tokens", Tags: []string{"auth"},
+		Summary: "Create an API token for yourself", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
+		Description: "Needs no particular scope: the token acts for you and never does more than you may.",
+		Metadata:    self,
+	}), func(ctx context.Context, in *ownTokenInput) (*createTokenOutput, error) {
+		who, _ := callerFrom(ctx)
+		if who.UserID == "" {
+			return nil, huma.Error409Conflict("this token belongs to no user, so it cannot make tokens for itself; an admin can, with POST /v1/tokens")
+		}
+		b := in.Body
+		var body createTokenBody
+		body.Name, body.Scopes, body.Role, body.ExpiresAt = b.Name, b.Scopes, b.Role, b.ExpiresAt
+		return createTokenAudited(ctx, d, body, who.UserID)
+	})
+	huma.Register(api, authenticated(huma.Operation{
+		OperationID: "list-own-tokens", Method: http.MethodGet, Path: "/v1/auth/tokens", Tags: []string{"auth"},
+		Summary: "List your API tokens (never their secrets)",
+	}), func(ctx context.Context, _ *struct{}) (*listTokensOutput, error) {
+		who, _ := callerFrom(ctx)
+		list, err := d.Store.ListTokens(ctx)
+		if err != nil {
+			return nil, problem(ctx, err)
+		}
+		out := &listTokensOutput{}
+		out.Body.Tokens = []tokenInfo{}
+		for _, t := range list {
+			if who.UserID != "" && t.UserID == who.UserID {
+				out.Body.Tokens = append(out.Body.Tokens, toTokenInfo(t))
+			}
+		}
+		return out, nil
+	})
+	huma.Register(api, authenticated(huma.Operation{
+		OperationID: "delete-own-token", Method: http.MethodDelete, Path: "/v1/auth/tokens/{id}", Tags: []string{"auth"},
+		Summary: "Revoke one of your API tokens", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound, http.StatusConflict},
+		Metadata: self,
+	}), func(ctx context.Context, in *ownTokenPath) (*struct{}, error) {
+		who, _ := callerFrom(ctx)
+		tok, err := d.Store.Token(ctx, in.ID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (who.UserID == "" || tok.UserID != who.UserID)) {
+			// Another user's token is none of your business, nor is
+			// whether it exists.
+			return nil, huma.Error404NotFound("you have no token " + in.ID)
+		} else if err != nil {
+			return nil, problem(ctx, err)
+		}
+		if who.TokenID == in.ID {
+			return nil, huma.Error409Conflict("a token cannot revoke itself; use another token or the console")
+		}
+		if err := d.Store.DeleteToken(ctx, in.ID); err != nil {
+			return nil, problem(ctx, err)
+		}
+		d.Audit.Record(ctx, audit.Event{Action: "delete-token", Target: in.ID})
+		return nil, nil
+	})
+}
+
+// createTokenAudited creates a token for userID ("" means the caller's
+// user) and records the attempt.
+func createTokenAudited(ctx context.Context, d *Deps, b createTokenBody, userID string) (*createTokenOutput, error) {
+	b.UserID = userID
+	rec, secret, err := createToken(ctx, d, b)
+	if err != nil {
+		d.Audit.Record(ctx, audit.Event{Action: "create-token", Target: b.Name, Outcome: outcomeOf(statusOf(err)), Detail: err.Error()})
+		return nil, err
+	}
+	detail := "name=" + rec.Name + " scopes=" + strings.Join(rec.Scopes, ",")
+	if rec.Role != "" {
+		detail = "name=" + rec.Name + " role=" + rec.Role
+	}
+	if rec.UserID != "" {
+		detail += " user=" + rec.UserID
+	}
+	d.Audit.Record(ctx, audit.Event{Action: "create-token", Target: rec.ID, Detail: detail})
+	out := &createTokenOutput{}
+	out.Body.tokenInfo, out.Body.Token = toTokenInfo(rec), secret
+	return out, nil
+}
+
 func statusOf(err error) int {
 	var se huma.StatusError
 	if errors.As(err, &se) {
@@ -126,8 +214,7 @@ func statusOf(err error) int {
 
 // createToken checks a token request against the caller's and the owning
 // user's rights, then issues it.
-func createToken(ctx context.Context, d *Deps, in *createTokenInput) (store.Token, string, error) {
-	b := in.Body
+func createToken(ctx context.Context, d *Deps, b createTokenBody) (store.Token, string, error) {
 	who, _ := callerFrom(ctx)
 	if b.Role != "" && len(b.Scopes) > 0 {
 		return store.Token{}, "", huma.Error422UnprocessableEntity("give scopes or a role, not both", &huma.ErrorDetail{Location: "body.role", Message: "not with scopes"})
