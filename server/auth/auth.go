@@ -302,9 +302,16 @@ func (t *Tokens) Authenticate(ctx context.Context, header string) (Principal, er
 	return t.Principal(ctx, tok)
 }
 
-// Has reports whether a token holds a scope.
+// Has reports whether a token's own scopes (or its role's) hold a scope.
+// It does not cut them down to the token's user's role, nor check the
+// user is enabled: for what a caller may do, use Authenticate and
+// Principal.Has.
 func Has(tok store.Token, scope Scope) bool {
-	return slices.Contains(tok.Scopes, scope) || slices.Contains(tok.Scopes, ScopeAll)
+	scopes := tok.Scopes
+	if tok.Role != "" {
+		scopes = RoleScopes(tok.Role)
+	}
+	return slices.Contains(scopes, scope) || slices.Contains(scopes, ScopeAll)
 }
 
 // NewUserID returns a fresh user id.
