@@ -209,8 +209,20 @@ func (t *Tokens) Bootstrap(ctx context.Context) (string, error) {
 	return token, err
 }
 
-// Verify resolves an Authorization header value to a live token.
+// Verify resolves an Authorization header value to a live token whose
+// user, if it has one, exists and is enabled.
 func (t *Tokens) Verify(ctx context.Context, header string) (store.Token, error) {
+	tok, err := t.verifyHeader(ctx, header)
+	if err != nil {
+		return tok, err
+	}
+	if _, err := t.Principal(ctx, tok); err != nil {
+		return store.Token{}, err
+	}
+	return tok, nil
+}
+
+func (t *Tokens) verifyHeader(ctx context.Context, header string) (store.Token, error) {
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return store.Token{}, ErrUnauthenticated
@@ -295,7 +307,7 @@ func (t *Tokens) Principal(ctx context.Context, tok store.Token) (Principal, err
 
 // Authenticate resolves an Authorization header to a principal.
 func (t *Tokens) Authenticate(ctx context.Context, header string) (Principal, error) {
-	tok, err := t.Verify(ctx, header)
+	tok, err := t.verifyHeader(ctx, header)
 	if err != nil {
 		return Principal{}, err
 	}
