@@ -161,6 +161,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseText -fuzztime $(FUZZTIME) ./server/datasets/
 	$(GO) test -run '^$$' -fuzz FuzzParseZip -fuzztime $(FUZZTIME) ./server/datasets/
 	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzSessionCookie -fuzztime $(FUZZTIME) ./server/auth/
+	$(GO) test -run '^$$' -fuzz FuzzLoginBody -fuzztime $(FUZZTIME) ./server/httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzSessionCookieHeader -fuzztime $(FUZZTIME) ./server/httpapi/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./stable_diffusion_xl/scheduler/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/millrace/millrace/server/accel"
+	"github.com/millrace/millrace/server/audit"
 	"github.com/millrace/millrace/server/auth"
 	"github.com/millrace/millrace/server/builtin"
 	"github.com/millrace/millrace/server/datasets"
@@ -140,8 +141,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if adminToken != "" {
-		fmt.Fprintf(cfg.Out, "\nMillrace created an admin API token. It is shown only this once; keep it safe:\n\n    %s\n\n", adminToken)
+		fmt.Fprintf(cfg.Out, "\nMillrace created the admin user and an API token for it. The token is shown only this once; keep it safe:\n\n    %s\n\n"+
+			"Sign in to the console with it, or give the admin a password (PATCH /v1/users/{id}), or create a console user with `millrace user create`.\n\n", adminToken)
 	}
+	auditLog := audit.New(db)
 
 	// Datasets live on this server's disk. The sweep removes what a crash
 	// left mid-import or mid-delete; on a shared PostgreSQL another server
@@ -206,7 +209,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer scheduler.Stop()
 
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Audit: auditLog},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

@@ -21,12 +21,67 @@ var (
 
 // Token is an API token. Only the SHA-256 of the secret is stored.
 type Token struct {
-	ID         string
-	Name       string
-	Hash       []byte
-	Scopes     []string
+	ID     string
+	Name   string
+	Hash   []byte
+	Scopes []string
+	// UserID is the user the token acts for; "" for a token from before
+	// users existed, which acts for nobody but itself.
+	UserID string
+	// Role, when set, gives the token its role's scopes (present and
+	// future) instead of Scopes.
+	Role       string
+	ExpiresAt  *time.Time // nil: never
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
+}
+
+// User is a console user. PasswordHash is an argon2id PHC string, or ""
+// for a user who cannot sign in with a password.
+type User struct {
+	ID           string
+	Username     string
+	Role         string
+	PasswordHash string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is a console session. Only the SHA-256 of its id (the cookie
+// value) is stored. It belongs to a user or, after a sign-in with a token,
+// to that token.
+type Session struct {
+	Hash       []byte
+	UserID     string
+	TokenID    string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// AuditEntry is one record of the audit log.
+type AuditEntry struct {
+	ID        int64 // assigned by the store, increasing
+	At        time.Time
+	ActorID   string // usr_…, tok_…, or "" when unknown (a failed sign-in) or the system
+	ActorName string
+	Action    string
+	Target    string
+	Outcome   string // success, failure or denied
+	ClientIP  string
+	Detail    string
+}
+
+// AuditFilter selects audit entries for ListAudit. Empty fields match
+// everything.
+type AuditFilter struct {
+	Actor  string // matches ActorID or ActorName
+	Action string
+	Since  time.Time // at or after
+	Until  time.Time // before
+	Before int64     // the cursor: entries with a smaller id
+	Limit  int       // at most this many; default 50
 }
 
 // ModuleVersion is one immutable, uploaded version of a module.
@@ -183,11 +238,45 @@ type Store interface {
 	Close() error
 
 	CreateToken(ctx context.Context, t Token) error
-	// TokenByHash finds a token by the SHA-256 of its secret and records
-	// that it was used.
+	// TokenByHash finds a token by the SHA-256 of its secret. It does not
+	// record the use (TouchToken does), so the hot path does not write.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	Token(ctx context.Context, id string) (Token, error)
+	// TouchToken records that a token was used at the given time.
+	TouchToken(ctx context.Context, id string, at time.Time) error
 	ListTokens(ctx context.Context) ([]Token, error)
+	// DeleteToken revokes a token and ends the sessions signed in with it.
 	DeleteToken(ctx context.Context, id string) error
+
+	// CreateUser stores a user; ErrConflict when the username is taken.
+	CreateUser(ctx context.Context, u User) error
+	User(ctx context.Context, id string) (User, error)
+	UserByName(ctx context.Context, username string) (User, error)
+	// ListUsers lists users ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser stores a user's role, password hash and disabled flag.
+	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser removes a user with its tokens and sessions.
+	DeleteUser(ctx context.Context, id string) error
+
+	CreateSession(ctx context.Context, s Session) error
+	SessionByHash(ctx context.Context, hash []byte) (Session, error)
+	// TouchSession records that a session was used at the given time.
+	TouchSession(ctx context.Context, hash []byte, at time.Time) error
+	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteUserSessions ends every session of a user.
+	DeleteUserSessions(ctx context.Context, userID string) error
+	// PruneSessions deletes sessions past their absolute expiry (at or
+	// before now) or unused since before idleBefore.
+	PruneSessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
+
+	// AppendAudit adds an entry to the audit log. The log is append-only:
+	// there is no method to change or delete an entry, only PruneAudit.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// ListAudit lists entries newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// PruneAudit deletes entries older than before: retention by age.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 	// PutModuleVersion stores a module version and its bytes. Storing the
 	// same version with the same bytes again returns created=false and no
