@@ -73,7 +73,10 @@ func (b *builder) ints(dims []int64, v ...int64) string { return b.constant(ob.I
 func (b *builder) constant(t ob.Tensor) string {
 	b.n++
 	t.Name = fmt.Sprintf("w%d", b.n)
-	t.External = b.external
+	// Like onnx's external data writer (size_threshold 1024), small
+	// tensors stay inline: ONNX Runtime's shape inference must read
+	// constant inputs such as Unsqueeze's axes from the model itself.
+	t.External = b.external && len(t.Raw) >= 1024
 	b.g.Initializers = append(b.g.Initializers, t)
 	return t.Name
 }
