@@ -148,7 +148,11 @@ func resolve(in input) (Parameters, error) {
 	} else if in.Strength != nil {
 		return p, errors.New("input: strength is for image to image: give init_image too")
 	}
-	if err := toPipeline(p, nil).Validate(); err != nil {
+	var initImage []byte
+	if p.ImageToImage {
+		initImage = []byte{} // decoded later; Validate checks strength
+	}
+	if err := toPipeline(p, initImage).Validate(); err != nil {
 		return p, fmt.Errorf("input: %w", err)
 	}
 	return p, nil
