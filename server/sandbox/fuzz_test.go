@@ -199,7 +199,9 @@ func FuzzNNHostFunctions(f *testing.F) {
 // copying; server/accel's tests read real pipeline folders.
 type fileAccel struct{}
 
-func (fileAccel) LoadModel(context.Context, string) (*AccelModel, error) { return nil, ErrModelNotFound }
+func (fileAccel) LoadModel(context.Context, string) (*AccelModel, error) {
+	return nil, ErrModelNotFound
+}
 
 func (fileAccel) Infer(context.Context, *AccelModel, []oip.Tensor) ([]oip.Tensor, error) {
 	return nil, ErrAccelUnsupported

@@ -17,7 +17,7 @@ func TestFloat16(t *testing.T) {
 		0: 0x0000, 1: 0x3c00, -2: 0xc000, 0.5: 0x3800, 65504: 0x7bff, 1e6: 0x7c00, -1e6: 0xfc00,
 		float32(math.Inf(1)): 0x7c00, 5.960464477539063e-08: 0x0001, 6.103515625e-05: 0x0400,
 		1.0009765625: 0x3c01, 1.00048828125: 0x3c00, // a tie rounds to even
-		1.00146484375: 0x3c02, // a tie rounds to even (up)
+		1.00146484375:  0x3c02, // a tie rounds to even (up)
 		0.333251953125: 0x3555,
 	} {
 		require.Equal(t, h, Float16(f), "%v", f)
