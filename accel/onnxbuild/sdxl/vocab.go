@@ -50,19 +50,21 @@ func Vocabulary() (vocabJSON, merges []byte) {
 		vocab[s+"</w>"] = 256 + i
 	}
 	var mergeLines []string
-	seen := map[string]bool{}
+	ranks := map[string]int{}
 	next := firstMergeID
 	for _, w := range Words {
-		syms := strings.Split(w, "")
-		syms[len(syms)-1] += "</w>"
+		// Apply the merges so far, then join what is left left to
+		// right with new merges: ranked after every earlier merge, they
+		// cannot break an earlier word, and this word ends as one token.
+		syms := bpe(w, ranks)
 		acc := syms[0]
 		for _, s := range syms[1:] {
 			line := acc + " " + s
 			acc += s
-			if seen[line] {
+			if _, ok := ranks[line]; ok {
 				continue
 			}
-			seen[line] = true
+			ranks[line] = len(mergeLines)
 			mergeLines = append(mergeLines, line)
 			if _, ok := vocab[acc]; ok {
 				continue
@@ -91,6 +93,36 @@ func Vocabulary() (vocabJSON, merges []byte) {
 		m.WriteByte('\n')
 	}
 	return v.Bytes(), m.Bytes()
+}
+
+// bpe is CLIP's merge loop for a lowercase ASCII word: letters, the last
+// with </w>, merged by lowest rank until no merge applies.
+func bpe(word string, ranks map[string]int) []string {
+	syms := strings.Split(word, "")
+	syms[len(syms)-1] += "</w>"
+	for len(syms) > 1 {
+		best := -1
+		for i := 0; i+1 < len(syms); i++ {
+			if r, ok := ranks[syms[i]+" "+syms[i+1]]; ok && (best < 0 || r < ranks[syms[best]+" "+syms[best+1]]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		first, second := syms[best], syms[best+1]
+		var merged []string
+		for i := 0; i < len(syms); i++ {
+			if i+1 < len(syms) && syms[i] == first && syms[i+1] == second {
+				merged = append(merged, first+second)
+				i++
+			} else {
+				merged = append(merged, syms[i])
+			}
+		}
+		syms = merged
+	}
+	return syms
 }
 
 // byteSymbols is GPT-2's byte-to-unicode table in CLIP's vocabulary

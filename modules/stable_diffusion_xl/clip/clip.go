@@ -14,7 +14,10 @@
 // installed (it repairs mojibake, unescapes some HTML entities and
 // NFC-normalises). None of that exists in Go's standard library, so text
 // that is already clean and composed (what people type) tokenizes the
-// same, while mojibake or decomposed accents may not.
+// same, while mojibake or decomposed accents may not. Smaller ones: Go's
+// strings.ToLower and Python's str.lower differ on a few letters (İ
+// lowercases to "i̇" in Python, "i" in Go), and the Unicode versions
+// behind \p{L} and \p{N} may differ for the newest characters.
 package clip
 
 import (
@@ -72,6 +75,9 @@ type Tokenizer struct {
 	// special maps the special tokens, which pass through BPE whole.
 	special map[string]int64
 	maxLen  int
+	// maxSymbols is the longest vocabulary entry in byte symbols: no
+	// token covers more bytes of a piece.
+	maxSymbols int
 }
 
 // Load builds a tokenizer from vocab.json (token → id) and merges.txt
@@ -110,6 +116,9 @@ func Load(vocabJSON, merges []byte, opts Options) (*Tokenizer, error) {
 			return nil, fmt.Errorf("vocab.json: %s %q is not in the vocabulary", tok.name, v)
 		}
 		*tok.id = id
+	}
+	for tok := range vocab {
+		t.maxSymbols = max(t.maxSymbols, utf8.RuneCountInString(tok))
 	}
 	for _, s := range []string{StartOfText, EndOfText} {
 		if id, ok := vocab[s]; ok {
@@ -279,7 +288,7 @@ func (t *Tokenizer) Encode(text string) []int64 {
 // EncodeTruncated is Encode, also saying whether tokens were cut off (the
 // pipeline warns about it, as diffusers does).
 func (t *Tokenizer) EncodeTruncated(text string) (ids []int64, truncated bool) {
-	tokens := t.Tokenize(text)
+	tokens := t.tokenize(text, t.maxLen-2)
 	if room := t.maxLen - 2; len(tokens) > room {
 		tokens, truncated = tokens[:room], true
 	}
@@ -295,9 +304,23 @@ func (t *Tokenizer) EncodeTruncated(text string) (ids []int64, truncated bool) {
 
 // Tokenize returns the token ids of text with no BOS/EOS, padding or
 // truncation.
-func (t *Tokenizer) Tokenize(text string) []int64 {
+func (t *Tokenizer) Tokenize(text string) []int64 { return t.tokenize(text, -1) }
+
+// tokenize stops once it has more than limit ids (limit < 0: never), so
+// that a huge prompt costs no more than the ids Encode keeps. BPE is
+// quadratic in a piece's length, so a piece is also cut to the bytes that
+// limit+1 tokens can cover at most: it yields more than limit ids anyway,
+// and only its first ids, which the cut may change, are kept (a prompt
+// with a "word" of thousands of letters is truncated either way).
+func (t *Tokenizer) tokenize(text string, limit int) []int64 {
 	var ids []int64
 	for _, piece := range Split(Normalize(text)) {
+		if limit >= 0 && len(ids) > limit {
+			break
+		}
+		if limit >= 0 && len(piece) > (limit+1)*t.maxSymbols {
+			piece = piece[:(limit+1)*t.maxSymbols]
+		}
 		if id, ok := t.special[piece]; ok {
 			ids = append(ids, id)
 			continue

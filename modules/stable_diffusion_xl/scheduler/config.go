@@ -13,7 +13,9 @@ package scheduler
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 )
 
 // Config is the part of a diffusers/Optimum scheduler/scheduler_config.json
@@ -81,10 +83,56 @@ func ParseConfig(data []byte) (Config, error) {
 	if err := json.Unmarshal(bytes.TrimSpace(data), &cfg); err != nil {
 		return Config{}, fmt.Errorf("scheduler_config.json: %w", err)
 	}
+	// Options that change the noise schedule and that these schedulers
+	// do not implement are refused rather than ignored: ignoring one
+	// would quietly make wrong images.
+	var unsupported struct {
+		Interpolation *string          `json:"interpolation_type"`
+		TrainedBetas  *json.RawMessage `json:"trained_betas"`
+		ZeroSNR       *bool            `json:"rescale_betas_zero_snr"`
+		Exponential   *bool            `json:"use_exponential_sigmas"`
+		Beta          *bool            `json:"use_beta_sigmas"`
+		TimestepType  *string          `json:"timestep_type"`
+		FinalSigmas   *string          `json:"final_sigmas_type"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(data), &unsupported); err != nil {
+		return Config{}, fmt.Errorf("scheduler_config.json: %w", err)
+	}
+	u := unsupported
+	switch {
+	case u.Interpolation != nil && *u.Interpolation != "linear":
+		return Config{}, fmt.Errorf("scheduler_config.json: interpolation_type %q is not supported (only linear)", *u.Interpolation)
+	case u.TrainedBetas != nil && string(*u.TrainedBetas) != "null":
+		return Config{}, errors.New("scheduler_config.json: trained_betas is not supported (only beta_schedule)")
+	case u.ZeroSNR != nil && *u.ZeroSNR:
+		return Config{}, errors.New("scheduler_config.json: rescale_betas_zero_snr is not supported")
+	case u.Exponential != nil && *u.Exponential:
+		return Config{}, errors.New("scheduler_config.json: use_exponential_sigmas is not supported")
+	case u.Beta != nil && *u.Beta:
+		return Config{}, errors.New("scheduler_config.json: use_beta_sigmas is not supported")
+	case u.TimestepType != nil && *u.TimestepType != "discrete":
+		return Config{}, fmt.Errorf("scheduler_config.json: timestep_type %q is not supported (only discrete)", *u.TimestepType)
+	case u.FinalSigmas != nil && *u.FinalSigmas != "zero":
+		return Config{}, fmt.Errorf("scheduler_config.json: final_sigmas_type %q is not supported (only zero)", *u.FinalSigmas)
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// DefaultKind is the sampler the folder was shipped with (ClassName), for
+// when the user names none: euler_a for EulerAncestralDiscreteScheduler
+// (SDXL-Turbo), dpmpp_2m_karras for DPMSolverMultistepScheduler, euler
+// otherwise.
+func (c Config) DefaultKind() Kind {
+	switch c.ClassName {
+	case "EulerAncestralDiscreteScheduler":
+		return EulerAncestral
+	case "DPMSolverMultistepScheduler":
+		return DPMPP2MKarras
+	}
+	return Euler
 }
 
 // Validate reports the first field whose value the schedulers cannot use.
@@ -113,6 +161,14 @@ func (c Config) Validate() error {
 	case PredictEpsilon, PredictV:
 	default:
 		return fmt.Errorf("scheduler_config.json: prediction_type %q is not one of epsilon, v_prediction", c.PredictionType)
+	}
+	// Betas near 1 make ᾱ underflow to 0 within the schedule, and σ
+	// infinite: such a schedule cannot sample.
+	table := trainSigmas(c)
+	for i, s := range table {
+		if !(s > 0) || math.IsInf(s, 0) || (i > 0 && !(s > table[i-1])) {
+			return fmt.Errorf("scheduler_config.json: beta_start %v and beta_end %v give no usable noise schedule (sigma at timestep %d is %v)", c.BetaStart, c.BetaEnd, i, s)
+		}
 	}
 	return nil
 }

@@ -13,15 +13,18 @@ const randStream = 0x6d696c6c72616365 // "millrace"
 // Rand is the pipeline's seeded source of standard normal samples, for
 // the initial latents, image-to-image noise and ancestral sampling. It is
 // PCG (math/rand/v2's NewPCG(seed, randStream)) turned into normals with
-// the Box–Muller transform, using both values of each pair:
+// Marsaglia's polar method, using both values of each pair:
 //
-//	u1 = (x>>11 + 1)·2⁻⁵³ ∈ (0, 1], u2 = (y>>11)·2⁻⁵³ ∈ [0, 1)
-//	z0 = sqrt(-2 ln u1)·cos(2π u2), z1 = sqrt(-2 ln u1)·sin(2π u2)
+//	u = (x>>11)·2⁻⁵²−1, v = (y>>11)·2⁻⁵²−1 ∈ [-1, 1); s = u²+v², redrawn until 0 < s < 1
+//	z0 = u·sqrt(-2 ln s / s), z1 = v·sqrt(-2 ln s / s)
 //
-// rounded to float32. The sequence is fixed for a seed on a given
-// platform; it is not torch's (diffusers images for a seed cannot be
-// reproduced), and math's Log/Cos/Sin may differ in the last bit between
-// architectures, which the float32 rounding almost always hides.
+// rounded to float32 (one logarithm per pair and no sine or cosine: about
+// twice as fast as Box–Muller, which matters for euler_a's fresh noise
+// every step). The sequence is fixed for a seed inside the WebAssembly
+// module, where math is pure Go; it is not torch's, so diffusers' image
+// for a seed cannot be reproduced. Natively, math.Log may differ in the
+// last bit between architectures, which the float32 rounding almost
+// always hides.
 type Rand struct {
 	pcg      *rand.PCG
 	spare    float64
@@ -39,12 +42,17 @@ func (r *Rand) Normal() float32 {
 		r.hasSpare = false
 		return float32(r.spare)
 	}
-	u1 := float64(r.pcg.Uint64()>>11+1) * 0x1p-53
-	u2 := float64(r.pcg.Uint64()>>11) * 0x1p-53
-	rad := math.Sqrt(-2 * math.Log(u1))
-	sin, cos := math.Sincos(2 * math.Pi * u2)
-	r.spare, r.hasSpare = rad*sin, true
-	return float32(rad * cos)
+	for {
+		u := float64(r.pcg.Uint64()>>11)*0x1p-52 - 1
+		v := float64(r.pcg.Uint64()>>11)*0x1p-52 - 1
+		s := u*u + v*v
+		if s >= 1 || s == 0 {
+			continue
+		}
+		k := math.Sqrt(-2 * math.Log(s) / s)
+		r.spare, r.hasSpare = v*k, true
+		return float32(u * k)
+	}
 }
 
 // Fill fills dst with the next len(dst) samples, in order.

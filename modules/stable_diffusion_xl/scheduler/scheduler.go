@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 )
 
 // Kind names a sampler, as the module's `scheduler` input spells it.
@@ -182,6 +181,41 @@ func (s *Scheduler) Step(modelOutput, sample []float32, step int, noise Noise) (
 	}
 }
 
+// Denoised returns the clean latents x0 that the model output at step
+// implies for sample (what a progress preview should show: the samples
+// themselves look like noise until the last steps), for the config's
+// prediction type: x − σ·ε (or the v form) for the Euler samplers, and
+// DPM++'s variance-preserving equivalent.
+func (s *Scheduler) Denoised(modelOutput, sample []float32, step int) ([]float32, error) {
+	if step < 0 || step >= len(s.timesteps) {
+		return nil, fmt.Errorf("step %d is outside [0, %d)", step, len(s.timesteps))
+	}
+	if len(modelOutput) != len(sample) {
+		return nil, fmt.Errorf("model output has %d values, sample %d", len(modelOutput), len(sample))
+	}
+	sigma := s.sigmas[step]
+	out := make([]float32, len(sample))
+	if s.kind == DPMPP2MKarras {
+		alpha, sigmaT := alphaSigma(sigma)
+		for i := range sample {
+			out[i] = s.dpmDenoised(float64(modelOutput[i]), float64(sample[i]), alpha, sigmaT)
+		}
+		return out, nil
+	}
+	for i := range sample {
+		out[i] = float32(s.denoised(float64(modelOutput[i]), float64(sample[i]), sigma))
+	}
+	return out, nil
+}
+
+// dpmDenoised is DPM-Solver++'s x0 from model output m at sample x.
+func (s *Scheduler) dpmDenoised(m, x, alpha, sigmaT float64) float32 {
+	if s.cfg.PredictionType == PredictV {
+		return float32(alpha*x - sigmaT*m)
+	}
+	return float32((x - sigmaT*m) / alpha)
+}
+
 // denoised is the Euler samplers' prediction of the clean sample x0 from
 // the model output m at noise level sigma.
 func (s *Scheduler) denoised(m, x, sigma float64) float64 {
@@ -229,12 +263,7 @@ func (s *Scheduler) stepDPM(modelOutput, sample []float32, step int) []float32 {
 	alphaS, sigmaS := alphaSigma(s.sigmas[step])
 	x0 := make([]float32, len(sample))
 	for i := range sample {
-		x, m := float64(sample[i]), float64(modelOutput[i])
-		if s.cfg.PredictionType == PredictV {
-			x0[i] = float32(alphaS*x - sigmaS*m)
-		} else {
-			x0[i] = float32((x - sigmaS*m) / alphaS)
-		}
+		x0[i] = s.dpmDenoised(float64(modelOutput[i]), float64(sample[i]), alphaS, sigmaS)
 	}
 	prev := s.prevX0
 	secondOrder := prev != nil && s.prevStep == step-1 && len(prev) == len(sample)
@@ -412,7 +441,5 @@ func sigmaToT(sigma float64, table []float64) float64 {
 
 // String describes the scheduler for logs and PNG metadata.
 func (s *Scheduler) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %d steps, %s spacing, %s", s.kind, len(s.timesteps), s.cfg.TimestepSpacing, s.cfg.PredictionType)
-	return b.String()
+	return fmt.Sprintf("%s, %d steps, %s spacing, %s", s.kind, len(s.timesteps), s.cfg.TimestepSpacing, s.cfg.PredictionType)
 }
