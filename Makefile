@@ -123,7 +123,7 @@ bench: modules
 # tensor ABI) against the server's own call to the accelerator.
 bench-accel: accel-deps
 	cd accel && $(GO) test -run '^$$' -bench . -benchtime 20x -count $(BENCH_COUNT) -timeout 60m ./service/ | tee ../build/bench-accel.txt
-	$(GO) test -run '^$$' -bench ModuleInference -benchtime 10x -count $(BENCH_COUNT) -timeout 60m ./server/accel/ | tee -a build/bench-accel.txt
+	$(GO) test -run '^$$' -bench 'ModuleInference|SDXLStep' -benchtime 10x -count $(BENCH_COUNT) -timeout 60m ./server/accel/ | tee -a build/bench-accel.txt
 
 # Load benchmark (BENCHMARKS.md): a sync webhook running a 3-node workflow
 # of built-in modules, LOAD_CLIENTS clients for LOAD_DURATION, on SQLite and

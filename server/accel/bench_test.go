@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/millrace/millrace/accel/oip"
+	"github.com/millrace/millrace/accel/onnxbuild/sdxl"
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/internal/testguests"
 	"github.com/millrace/millrace/server/registry"
@@ -97,4 +100,123 @@ func sumF32(b []byte) float64 {
 		sum += float64(math.Float32frombits(binary.LittleEndian.Uint32(b[i:])))
 	}
 	return sum
+}
+
+// BenchmarkSDXLStep weighs the Stable Diffusion XL module's own work per
+// denoising step (scheduler, classifier-free guidance, building the
+// UNet's tensors in WebAssembly, the guest↔host copies, the preview and
+// progress report) against the UNet call it wraps. The UNet is the
+// generated tiny one with heavy matrix products added (sdxlBenchMatMuls),
+// so a call takes tens of ms, at 512×512 with guidance (batch 2).
+//
+// Each iteration runs the module with sdxlBenchShort and sdxlBenchLong
+// steps; differences per step cancel what a generation pays once
+// (instance, tokenizers, text encoders, VAE). "step-ms" is the module's
+// time per step; "infer-ms" the time per step of its UNet calls to the
+// accelerator (timed around the registry's own Accel); "overhead-ms" is
+// step − infer, and "overhead-%" (step − infer) / infer: the pipeline's
+// share, measured on the same calls. "unet-ms" is the bare UNet, called by the server with the same
+// tensors as often, for reference (on a loaded machine it moves more
+// between runs than the overhead does).
+func BenchmarkSDXLStep(b *testing.B) {
+	ctx := context.Background()
+	s := setup(b, nil)
+	dir := sdxlFolder(b, sdxl.Options{Turbo: true, HeavyMatMuls: sdxlBenchMatMuls})
+	if _, _, err := s.models.Register(ctx, "sdxl", accel.Registration{Path: dir}); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := s.reg.Upload(ctx, testguests.Reactor(b, "stable_diffusion_xl"), testguests.Manifest(b, "stable_diffusion_xl")); err != nil {
+		b.Fatal(err)
+	}
+	m, err := s.reg.Get(ctx, "stable_diffusion_xl", "1.0.0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.reg.SetGrant(ctx, "stable_diffusion_xl", "1.0.0", sandbox.Grant{Capabilities: m.Manifest.Capabilities}); err != nil {
+		b.Fatal(err)
+	}
+	timed := &timedAccel{Models: s.models, model: "sdxl/unet"}
+	s.reg.SetAccel(timed)
+	unet, err := s.models.LoadModel(ctx, "sdxl/unet")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch, side = 2, 512 / 8
+	f32 := func(name string, shape ...int64) oip.Tensor {
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(i%17)/17 - 0.5
+		}
+		return oip.NewTensor(name, shape, v)
+	}
+	in := []oip.Tensor{
+		f32("sample", batch, 4, side, side), f32("timestep"),
+		f32("encoder_hidden_states", batch, 77, sdxl.CrossAttention), f32("text_embeds", batch, sdxl.Projection), f32("time_ids", batch, 6),
+	}
+	// generate returns the invocation's time and its UNet calls' time.
+	generate := func(steps int) (total, infer time.Duration) {
+		doc, _ := json.Marshal(map[string]any{"prompt": "a lighthouse at dusk", "model": "sdxl", "steps": steps, "guidance_scale": 5, "seed": 1, "scheduler": "euler"})
+		before := timed.spent.Load()
+		start := time.Now()
+		res, _, err := s.reg.Invoke(ctx, registry.InvokeRequest{ModuleID: "stable_diffusion_xl", Version: "1.0.0", Input: doc,
+			OnProgress: func(p sandbox.Progress) { json.Marshal(p) }}) // as the engine publishes it
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Failure != nil {
+			b.Fatal(res.Failure, res.Logs)
+		}
+		return time.Since(start), time.Duration(timed.spent.Load() - before)
+	}
+	generate(1) // loads every part once
+	const steps = sdxlBenchLong - sdxlBenchShort
+	var unetTime, stepTime, inferTime time.Duration
+	for b.Loop() {
+		short, shortInfer := generate(sdxlBenchShort)
+		long, longInfer := generate(sdxlBenchLong)
+		stepTime += (long - short) / steps
+		inferTime += (longInfer - shortInfer) / steps
+		start := time.Now()
+		for range steps {
+			if _, err := s.models.Infer(ctx, unet, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+		unetTime += time.Since(start) / steps
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(unetTime.Microseconds())/1e3/n, "unet-ms")
+	b.ReportMetric(float64(inferTime.Microseconds())/1e3/n, "infer-ms")
+	b.ReportMetric(float64(stepTime.Microseconds())/1e3/n, "step-ms")
+	b.ReportMetric(float64((stepTime-inferTime).Microseconds())/1e3/n, "overhead-ms")
+	b.ReportMetric((float64(stepTime)/float64(inferTime)-1)*100, "overhead-%")
+}
+
+// The BenchmarkSDXLStep setup: heavy matrix products per UNet call, and
+// the step counts of the two generations compared.
+const (
+	sdxlBenchMatMuls = 4
+	sdxlBenchShort   = 2
+	sdxlBenchLong    = 10
+)
+
+// timedAccel is the registry's model registry, timing the calls of one
+// model: the benchmark's stopwatch around the real accelerator calls.
+type timedAccel struct {
+	*accel.Models
+	model string
+	spent atomic.Int64 // nanoseconds
+}
+
+func (t *timedAccel) Infer(ctx context.Context, m *sandbox.AccelModel, in []oip.Tensor) ([]oip.Tensor, error) {
+	start := time.Now()
+	out, err := t.Models.Infer(ctx, m, in)
+	if m.Name == t.model {
+		t.spent.Add(int64(time.Since(start)))
+	}
+	return out, err
 }
