@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
-	"sync/atomic"
+	"slices"
 	"testing"
 	"time"
 
@@ -109,15 +109,14 @@ func sumF32(b []byte) float64 {
 // generated tiny one with heavy matrix products added (sdxlBenchMatMuls),
 // so a call takes tens of ms, at 512×512 with guidance (batch 2).
 //
-// Each iteration runs the module with sdxlBenchShort and sdxlBenchLong
-// steps; differences per step cancel what a generation pays once
-// (instance, tokenizers, text encoders, VAE). "step-ms" is the module's
-// time per step; "infer-ms" the time per step of its UNet calls to the
-// accelerator (timed around the registry's own Accel); "overhead-ms" is
-// step − infer, and "overhead-%" (step − infer) / infer: the pipeline's
-// share, measured on the same calls. "unet-ms" is the bare UNet, called by the server with the same
-// tensors as often, for reference (on a loaded machine it moves more
-// between runs than the overhead does).
+// Each iteration runs one generation of sdxlBenchSteps steps with a
+// stopwatch around the registry's Accel, which the module's UNet calls go
+// through: "step-ms" is the median time between the end of one UNet call
+// and the start of the next (all the module does per step), "infer-ms"
+// the median UNet call, and "overhead-%" their ratio. Then it calls the
+// bare UNet as often, from the server with the same tensors: "unet-ms" is
+// its median, and "vs-unet-%" step-ms over it. Medians, because on a
+// shared machine a preempted call is an outlier, not a trend.
 func BenchmarkSDXLStep(b *testing.B) {
 	ctx := context.Background()
 	s := setup(b, nil)
@@ -157,11 +156,8 @@ func BenchmarkSDXLStep(b *testing.B) {
 		f32("sample", batch, 4, side, side), f32("timestep"),
 		f32("encoder_hidden_states", batch, 77, sdxl.CrossAttention), f32("text_embeds", batch, sdxl.Projection), f32("time_ids", batch, 6),
 	}
-	// generate returns the invocation's time and its UNet calls' time.
-	generate := func(steps int) (total, infer time.Duration) {
-		doc, _ := json.Marshal(map[string]any{"prompt": "a lighthouse at dusk", "model": "sdxl", "steps": steps, "guidance_scale": 5, "seed": 1, "scheduler": "euler"})
-		before := timed.spent.Load()
-		start := time.Now()
+	doc, _ := json.Marshal(map[string]any{"prompt": "a lighthouse at dusk", "model": "sdxl", "steps": sdxlBenchSteps, "guidance_scale": 5, "seed": 1, "scheduler": "euler"})
+	generate := func() {
 		res, _, err := s.reg.Invoke(ctx, registry.InvokeRequest{ModuleID: "stable_diffusion_xl", Version: "1.0.0", Input: doc,
 			OnProgress: func(p sandbox.Progress) { json.Marshal(p) }}) // as the engine publishes it
 		if err != nil {
@@ -170,53 +166,67 @@ func BenchmarkSDXLStep(b *testing.B) {
 		if res.Failure != nil {
 			b.Fatal(res.Failure, res.Logs)
 		}
-		return time.Since(start), time.Duration(timed.spent.Load() - before)
 	}
-	generate(1) // loads every part once
-	const steps = sdxlBenchLong - sdxlBenchShort
-	var unetTime, stepTime, inferTime time.Duration
+	generate() // loads every part once
+	var steps, infers, bare []time.Duration
 	for b.Loop() {
-		short, shortInfer := generate(sdxlBenchShort)
-		long, longInfer := generate(sdxlBenchLong)
-		stepTime += (long - short) / steps
-		inferTime += (longInfer - shortInfer) / steps
-		start := time.Now()
-		for range steps {
+		timed.calls = nil
+		generate()
+		if len(timed.calls) != sdxlBenchSteps {
+			b.Fatalf("%d UNet calls for %d steps", len(timed.calls), sdxlBenchSteps)
+		}
+		for i, c := range timed.calls {
+			infers = append(infers, c.end.Sub(c.start))
+			if i > 0 {
+				steps = append(steps, c.start.Sub(timed.calls[i-1].end))
+			}
+		}
+		for range sdxlBenchSteps {
+			start := time.Now()
 			if _, err := s.models.Infer(ctx, unet, in); err != nil {
 				b.Fatal(err)
 			}
+			bare = append(bare, time.Since(start))
 		}
-		unetTime += time.Since(start) / steps
 	}
-	n := float64(b.N)
-	b.ReportMetric(float64(unetTime.Microseconds())/1e3/n, "unet-ms")
-	b.ReportMetric(float64(inferTime.Microseconds())/1e3/n, "infer-ms")
-	b.ReportMetric(float64(stepTime.Microseconds())/1e3/n, "step-ms")
-	b.ReportMetric(float64((stepTime-inferTime).Microseconds())/1e3/n, "overhead-ms")
-	b.ReportMetric((float64(stepTime)/float64(inferTime)-1)*100, "overhead-%")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+	step, infer, u := median(steps), median(infers), median(bare)
+	b.ReportMetric(ms(u), "unet-ms")
+	b.ReportMetric(ms(infer), "infer-ms")
+	b.ReportMetric(ms(step), "step-ms")
+	b.ReportMetric(float64(step)/float64(infer)*100, "overhead-%")
+	b.ReportMetric(float64(step)/float64(u)*100, "vs-unet-%")
 }
 
 // The BenchmarkSDXLStep setup: heavy matrix products per UNet call, and
-// the step counts of the two generations compared.
+// the steps of a generation.
 const (
 	sdxlBenchMatMuls = 4
-	sdxlBenchShort   = 2
-	sdxlBenchLong    = 10
+	sdxlBenchSteps   = 8
 )
 
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
 // timedAccel is the registry's model registry, timing the calls of one
-// model: the benchmark's stopwatch around the real accelerator calls.
+// model: the benchmark's stopwatch around the real accelerator calls. A
+// generation calls it from one goroutine at a time.
 type timedAccel struct {
 	*accel.Models
 	model string
-	spent atomic.Int64 // nanoseconds
+	calls []timedCall
 }
+
+type timedCall struct{ start, end time.Time }
 
 func (t *timedAccel) Infer(ctx context.Context, m *sandbox.AccelModel, in []oip.Tensor) ([]oip.Tensor, error) {
 	start := time.Now()
 	out, err := t.Models.Infer(ctx, m, in)
 	if m.Name == t.model {
-		t.spent.Add(int64(time.Since(start)))
+		t.calls = append(t.calls, timedCall{start, time.Now()})
 	}
 	return out, err
 }

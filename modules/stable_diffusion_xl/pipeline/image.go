@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/png"
 	"math"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/image/draw"
@@ -147,7 +148,7 @@ var (
 )
 
 // MaxPreviewSide bounds the preview's longer side, in pixels.
-const MaxPreviewSide = 64
+const MaxPreviewSide = 32
 
 // Preview is a small PNG of latents [1,4,h,w] (unscaled, as the UNet sees
 // them): the linear latent→RGB approximation, one pixel per latent (an
@@ -186,10 +187,35 @@ func Preview(latents []float32, w, h int) ([]byte, error) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img); err != nil {
+	if err := previewEncoder.Encode(&buf, img); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// previewEncoder keeps its compressor between previews: a new one costs
+// more than the small image it compresses.
+var previewEncoder = &png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &onePool{}}
+
+// onePool is a png.EncoderBufferPool of one buffer (the module is single
+// threaded; a second concurrent Encode just gets a new one).
+type onePool struct {
+	mu  sync.Mutex
+	buf *png.EncoderBuffer
+}
+
+func (p *onePool) Get() *png.EncoderBuffer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.buf
+	p.buf = nil
+	return b
+}
+
+func (p *onePool) Put(b *png.EncoderBuffer) {
+	p.mu.Lock()
+	p.buf = b
+	p.mu.Unlock()
 }
 
 // MaxInitPixels bounds the init image a module decodes.

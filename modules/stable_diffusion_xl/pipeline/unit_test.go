@@ -57,7 +57,7 @@ func TestPNGText(t *testing.T) {
 
 func TestPreview(t *testing.T) {
 	t.Parallel()
-	for _, c := range []struct{ w, h, pw, ph int }{{8, 8, 8, 8}, {64, 64, 64, 64}, {128, 128, 64, 64}, {128, 96, 64, 48}, {130, 64, 44, 22}} {
+	for _, c := range []struct{ w, h, pw, ph int }{{8, 8, 8, 8}, {32, 32, 32, 32}, {64, 64, 32, 32}, {128, 96, 32, 24}, {130, 64, 26, 13}} {
 		lat := make([]float32, 4*c.w*c.h)
 		for i := range lat {
 			lat[i] = float32(i%7) - 3
