@@ -104,6 +104,28 @@ func TestStableDiffusionXLWorkflow(t *testing.T) {
 	runEvents(t, base, token, id, nil)
 	require.Equal(t, first, image(t, p, base, token, id), "the same seed gives the same PNG")
 
+	// Image to image downstream: the first node's 512×512 PNG is large, so
+	// the run keeps it as an artifact, and the second node gets it back
+	// as its init_image.
+	p.call(t, token, http.MethodPut, "/v1/workflows/redraw", map[string]any{"name": "redraw", "nodes": []any{
+		map[string]any{"id": "draw", "module": "stable_diffusion_xl@1.0.0"},
+		map[string]any{"id": "repaint", "module": "stable_diffusion_xl@1.0.0", "input": map[string]any{"fields": map[string]any{
+			"prompt": "'the lighthouse in snow'", "init_image": "nodes.draw.output.image", "strength": "0.5", "steps": "2", "seed": "7",
+		}}},
+	}, "edges": []any{map[string]any{"from": "draw", "to": "repaint"}}})
+	p.call(t, token, http.MethodPost, "/v1/workflows/redraw/publish", nil)
+	id = p.call(t, token, http.MethodPost, "/v1/workflows/redraw/runs", map[string]any{"input": map[string]any{"prompt": "a lighthouse", "steps": 1, "seed": 5}})["id"].(string)
+	runEvents(t, base, token, id, nil)
+	run := p.call(t, token, http.MethodGet, "/v1/runs/"+id, nil)
+	require.Equal(t, "succeeded", run["status"], run["error"])
+	for _, n := range run["nodes"].([]any) {
+		out := n.(map[string]any)["output"].(map[string]any)
+		require.Contains(t, out, "$artifact", "a 512×512 PNG is kept as an artifact")
+	}
+	repainted := nodeImage(t, p, base, token, id, "repaint")
+	require.Contains(t, string(repainted), "the lighthouse in snow\nSteps: 2, Sampler: Euler a, CFG scale: 0, Seed: 7, Size: 512x512")
+	require.Contains(t, string(repainted), "Denoising strength: 0.5")
+
 	// Cancelling stops the generation: no step after the one running.
 	input["steps"] = 1000
 	id = p.call(t, token, http.MethodPost, "/v1/workflows/draw/runs", map[string]any{"input": input})["id"].(string)
@@ -169,12 +191,17 @@ func runEvents(t *testing.T, base, token, id string, each func(map[string]any)) 
 // image returns the PNG the run's draw node made: its output is large,
 // so the run keeps it as an artifact.
 func image(t *testing.T, p *process, base, token, id string) []byte {
+	return nodeImage(t, p, base, token, id, "draw")
+}
+
+// nodeImage returns the PNG a node of a run made.
+func nodeImage(t *testing.T, p *process, base, token, id, node string) []byte {
 	t.Helper()
 	run := p.call(t, token, http.MethodGet, "/v1/runs/"+id, nil)
 	require.Equal(t, "succeeded", run["status"], run["error"])
 	var output map[string]any
 	for _, n := range run["nodes"].([]any) {
-		if n.(map[string]any)["id"] == "draw" {
+		if n.(map[string]any)["id"] == node {
 			output, _ = n.(map[string]any)["output"].(map[string]any)
 		}
 	}
