@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/guest-sdk/nn"
@@ -64,6 +65,19 @@ type wasiModel struct {
 	name            string
 	ec              nn.ExecutionContext
 	inputs, outputs []pipeline.TensorInfo
+	// last holds the tensor each input was last set to. Inputs stay set
+	// between computes (WASI-NN), so a tensor given again (the UNet's
+	// conditioning, the same every step) is not copied again. Holding it
+	// keeps its memory from being reused by another tensor, which could
+	// otherwise look the same.
+	last []pipeline.Tensor
+}
+
+// same reports whether a and b are the same tensor: the same memory,
+// type and shape. The pipeline never changes a tensor after making it.
+func same(a, b pipeline.Tensor) bool {
+	return len(a.Data) == len(b.Data) && len(a.Data) > 0 && &a.Data[0] == &b.Data[0] &&
+		a.Type == b.Type && slices.Equal(a.Shape, b.Shape)
 }
 
 func (m *wasiModel) Inputs() []pipeline.TensorInfo  { return m.inputs }
@@ -72,10 +86,16 @@ func (m *wasiModel) Outputs() []pipeline.TensorInfo { return m.outputs }
 // Run implements pipeline.Model: inputs in the model's order, then the
 // outputs asked for, each read by its index.
 func (m *wasiModel) Run(_ context.Context, inputs map[string]pipeline.Tensor, outputs []string) (map[string]pipeline.Tensor, error) {
+	if m.last == nil {
+		m.last = make([]pipeline.Tensor, len(m.inputs))
+	}
 	for i, info := range m.inputs {
 		t, ok := inputs[info.Name]
 		if !ok {
 			return nil, fmt.Errorf("model %s: input %s is not given", m.name, info.Name)
+		}
+		if same(t, m.last[i]) {
+			continue
 		}
 		typ, ok := tensorType(t.Type)
 		if !ok {
@@ -85,9 +105,11 @@ func (m *wasiModel) Run(_ context.Context, inputs map[string]pipeline.Tensor, ou
 		for j, d := range t.Shape {
 			shape[j] = uint32(d)
 		}
+		m.last[i] = pipeline.Tensor{}
 		if err := m.ec.SetInput(i, nn.Tensor{Type: typ, Shape: shape, Data: t.Data}); err != nil {
 			return nil, fmt.Errorf("model %s: input %s: %w", m.name, info.Name, err)
 		}
+		m.last[i] = t
 	}
 	if err := m.ec.Compute(); err != nil {
 		return nil, fmt.Errorf("model %s: %w", m.name, err)

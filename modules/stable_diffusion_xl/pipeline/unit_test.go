@@ -103,3 +103,24 @@ func TestDecodeInit(t *testing.T) {
 	_, err = DecodeInit([]byte("not an image"), 8, 8)
 	require.ErrorContains(t, err, "init_image")
 }
+
+func TestFloatTensorRoundTrip(t *testing.T) {
+	t.Parallel()
+	v := []float32{1, -2.5, 3e-8, float32(math.Inf(-1))}
+	for _, typ := range []string{"f32", "f16"} {
+		tn, err := floatTensor(typ, []int64{2, 2}, v)
+		require.NoError(t, err)
+		got, err := Floats(tn)
+		require.NoError(t, err)
+		if typ == "f32" {
+			require.Equal(t, []byte{0, 0, 0x80, 0x3f}, tn.Data[:4], "little-endian")
+			require.Equal(t, v, got)
+		} else {
+			require.Equal(t, []float32{1, -2.5, Float32(Float16(3e-8)), float32(math.Inf(-1))}, got)
+		}
+	}
+	_, err := floatTensor("f32", []int64{3}, v)
+	require.Error(t, err)
+	_, err = Floats(Tensor{Type: "f32", Shape: []int64{2}, Data: []byte{1, 2, 3}})
+	require.Error(t, err)
+}
