@@ -201,7 +201,7 @@ func BenchmarkSDXLStep(b *testing.B) {
 // The BenchmarkSDXLStep setup: heavy matrix products per UNet call, and
 // the steps of a generation.
 const (
-	sdxlBenchMatMuls = 4
+	sdxlBenchMatMuls = sdxl.DefaultHeavyMatMuls
 	sdxlBenchSteps   = 8
 )
 
