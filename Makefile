@@ -158,6 +158,10 @@ fuzz:
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./stable_diffusion_xl/scheduler/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzDecodeInit -fuzztime $(FUZZTIME) ./stable_diffusion_xl/pipeline/
+	$(GO) test -run '^$$' -fuzz FuzzExternalDataLocations -fuzztime $(FUZZTIME) ./server/accel/
+	$(GO) test -run '^$$' -fuzz FuzzModelFilePath -fuzztime $(FUZZTIME) ./server/accel/
+	cd accel && $(GO) test -run '^$$' -fuzz FuzzReadDimParams -fuzztime $(FUZZTIME) ./sessions/
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:

@@ -124,3 +124,23 @@ func TestFloatTensorRoundTrip(t *testing.T) {
 	_, err = Floats(Tensor{Type: "f32", Shape: []int64{2}, Data: []byte{1, 2, 3}})
 	require.Error(t, err)
 }
+
+// FuzzDecodeInit: init_image is whatever a workflow passes.
+func FuzzDecodeInit(f *testing.F) {
+	img := image.NewNRGBA(image.Rect(0, 0, 3, 5))
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	f.Add(buf.Bytes())
+	f.Add([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x7f\xff\xff\xff\x7f\xff\xff\xff\x08\x06\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		px, err := DecodeInit(data, 16, 8)
+		if err == nil && len(px) != 3*16*8 {
+			t.Fatalf("%d values for 16×8", len(px))
+		}
+		for _, v := range px {
+			if v < -1 || v > 1 {
+				t.Fatalf("value %v outside [-1, 1]", v)
+			}
+		}
+	})
+}
