@@ -6,7 +6,7 @@
 GO       ?= go
 BIN      := bin/millrace
 DATA     ?= data
-BUILTINS := echo json_transform http_request text_template kv_counter ocr
+BUILTINS := echo json_transform http_request text_template kv_counter ocr stable_diffusion_xl
 WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
@@ -125,7 +125,7 @@ bench: modules
 # tensor ABI) against the server's own call to the accelerator.
 bench-accel: accel-deps
 	cd accel && $(GO) test -run '^$$' -bench . -benchtime 20x -count $(BENCH_COUNT) -timeout 60m ./service/ | tee ../build/bench-accel.txt
-	$(GO) test -run '^$$' -bench ModuleInference -benchtime 10x -count $(BENCH_COUNT) -timeout 60m ./server/accel/ | tee -a build/bench-accel.txt
+	$(GO) test -run '^$$' -bench 'ModuleInference|SDXLStep' -benchtime 10x -count $(BENCH_COUNT) -timeout 60m ./server/accel/ | tee -a build/bench-accel.txt
 
 # Load benchmark (BENCHMARKS.md): a sync webhook running a 3-node workflow
 # of built-in modules, LOAD_CLIENTS clients for LOAD_DURATION, on SQLite and
@@ -168,6 +168,10 @@ fuzz:
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./stable_diffusion_xl/scheduler/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzDecodeInit -fuzztime $(FUZZTIME) ./stable_diffusion_xl/pipeline/
+	$(GO) test -run '^$$' -fuzz FuzzExternalDataLocations -fuzztime $(FUZZTIME) ./server/accel/
+	$(GO) test -run '^$$' -fuzz FuzzModelFilePath -fuzztime $(FUZZTIME) ./server/accel/
+	cd accel && $(GO) test -run '^$$' -fuzz FuzzReadDimParams -fuzztime $(FUZZTIME) ./sessions/
 
 # The SpamAssassin corpus as a dataset to upload (README, "Datasets").
 spam-dataset:

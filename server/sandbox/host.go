@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -190,6 +191,36 @@ func (c *call) reportProgress(mem Memory, done, total, msgPtr, msgLen uint32) ab
 		return errno
 	}
 	c.progress, c.hasProgress = Progress{Done: done, Total: total, Message: c.redact(msg)}, true
+	if c.inv.OnProgress != nil {
+		c.inv.OnProgress(c.progress)
+	}
+	return abi.ErrnoSuccess
+}
+
+// reportPreview is progress_preview: progress with a small PNG or JPEG.
+func (c *call) reportPreview(mem Memory, done, total, msgPtr, msgLen, imgPtr, imgLen uint32) abi.Errno {
+	msg, errno := readString(mem, msgPtr, min(msgLen, 1024))
+	if errno != abi.ErrnoSuccess {
+		return errno
+	}
+	if imgLen > abi.MaxPreviewBytes {
+		return abi.ErrnoTooLarge
+	}
+	img, ok := mem.Read(imgPtr, imgLen)
+	if !ok {
+		return abi.ErrnoInvalidArgument
+	}
+	var mime string
+	switch {
+	case bytes.HasPrefix(img, []byte("\x89PNG\r\n\x1a\n")):
+		mime = "image/png"
+	case bytes.HasPrefix(img, []byte{0xff, 0xd8, 0xff}):
+		mime = "image/jpeg"
+	default:
+		return abi.ErrnoInvalidArgument
+	}
+	c.progress = Progress{Done: done, Total: total, Message: c.redact(msg), Preview: "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(img)}
+	c.hasProgress = true
 	if c.inv.OnProgress != nil {
 		c.inv.OnProgress(c.progress)
 	}
