@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/backup"
 	"github.com/millrace/millrace/server/builtin"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/httpapi"
@@ -67,6 +69,11 @@ type Config struct {
 	// starts a millrace-accel child when its binary and the ONNX Runtime
 	// library are found. Its Dir is always DataDir/accel.
 	Accel accel.Config
+	// Backup schedules backups to a folder; the zero value makes none.
+	// POST /v1/backups works either way.
+	Backup backup.Schedule
+	// TLS, if set, serves HTTPS (see TLSConfig).
+	TLS *TLSConfig
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
@@ -83,6 +90,20 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
+	}
+	// TLS is checked first: a wrong certificate path fails at once.
+	var tlsCfg *tls.Config
+	if cfg.TLS != nil {
+		addr := cfg.Addr
+		if cfg.Listener != nil {
+			addr = cfg.Listener.Addr().String()
+		}
+		var fingerprint string
+		var err error
+		if tlsCfg, fingerprint, err = cfg.TLS.serverTLS(cfg.DataDir, addr); err != nil {
+			return err
+		}
+		fmt.Fprintf(cfg.Out, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	}
 	db, newQueue, err := openDatabase(ctx, cfg)
 	if err != nil {
@@ -185,14 +206,24 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer scheduler.Stop()
 
+	backups := backup.NewService(backup.Source{DataDir: cfg.DataDir, DB: db, ServerVersion: Version}, cfg.Backup)
+	if err := backups.Start(ctx); err != nil {
+		return err
+	}
+	defer backups.Stop()
+
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Backups: backups},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return fmt.Errorf("listening on %s: %w (set MILLRACE_ADDR or -addr to use another address)", cfg.Addr, err)
 		}
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
 	maxTimeout := time.Duration(reg.Config().Max.TimeoutMS) * time.Millisecond
 	srv := &http.Server{
@@ -204,7 +235,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	fmt.Fprintf(cfg.Out, "Millrace %s serving http://%s (API reference at /docs, data in %s)\n", Version, ln.Addr(), cfg.DataDir)
+	fmt.Fprintf(cfg.Out, "Millrace %s serving %s://%s (API reference at /docs, data in %s)\n", Version, scheme, ln.Addr(), cfg.DataDir)
 
 	go func() {
 		// Built-in modules compile on first start (seconds); later starts

@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/backup"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/secrets"
@@ -36,6 +37,8 @@ type Deps struct {
 	// registry; nil means local AI is off.
 	Accel  *accel.Supervisor
 	Models *accel.Models
+	// Backups streams backups and lists scheduled ones; nil answers 503.
+	Backups *backup.Service
 }
 
 const securityScheme = "bearer"
@@ -68,6 +71,7 @@ func Register(api huma.API, d *Deps) {
 	registerRuns(api, d)
 	registerTriggers(api, d)
 	registerModels(api, d)
+	registerBackups(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a
