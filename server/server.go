@@ -111,13 +111,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer db.Close()
 
-	key, err := secrets.LoadOrCreateKey(filepath.Join(cfg.DataDir, "secret.key"), cfg.SecretKey)
+	keyPath := filepath.Join(cfg.DataDir, "secret.key")
+	key, err := secrets.LoadOrCreateKey(keyPath, cfg.SecretKey)
 	if err != nil {
 		return err
 	}
 	vault, err := secrets.New(key, db)
 	if err != nil {
 		return err
+	}
+	// Rotation is for the key file; a key from the environment is
+	// rotated where it is kept.
+	var rotateKey func(context.Context) (int, error)
+	if cfg.SecretKey == "" {
+		if resumed, n, err := secrets.ResumeRotation(ctx, vault, keyPath); err != nil {
+			return err
+		} else if resumed {
+			slog.Info("finished an interrupted secret-key rotation", "reencrypted", n)
+		}
+		rotateKey = func(ctx context.Context) (int, error) { return secrets.RotateKeyFile(ctx, vault, keyPath) }
 	}
 	// The cache holds native code that the server will execute: keep it
 	// private to the server's user.
@@ -213,7 +225,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer backups.Stop()
 
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Backups: backups},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Backups: backups, RotateKey: rotateKey},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

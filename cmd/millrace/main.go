@@ -48,6 +48,7 @@ const usage = `usage:
                                              MILLRACE_ACCEL_BIN, MILLRACE_ORT_LIB)
   millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
   millrace backup create|restore ...         end-to-end-encrypted backups (millrace backup -h)
+  millrace secrets rotate-key -data DIR      re-encrypt every secret under a new key (server stopped)
   millrace version                           print the version
 `
 
@@ -65,6 +66,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return pack(args[1:], stderr)
 	case "backup":
 		return backupCmd(ctx, args[1:], stdout, stderr)
+	case "secrets":
+		return secretsCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "millrace", server.Version, "ABI", abi.Version)
 		return nil

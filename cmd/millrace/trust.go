@@ -14,6 +14,8 @@ import (
 
 	"github.com/millrace/millrace/server"
 	"github.com/millrace/millrace/server/backup"
+	"github.com/millrace/millrace/server/secrets"
+	"github.com/millrace/millrace/server/store"
 	"github.com/millrace/millrace/server/store/postgres"
 	"github.com/millrace/millrace/server/store/sqlite"
 )
@@ -203,4 +205,70 @@ func trustFlags(fs *flag.FlagSet) func(*server.Config) error {
 		cfg.Backup = backup.Schedule{Interval: interval, Dir: dir, Recipients: rs, Keep: keep}
 		return nil
 	}
+}
+
+// secretsCmd is `millrace secrets rotate-key`: the offline rotation, for a
+// stopped server (or all the servers of one PostgreSQL database, stopped,
+// which then get the new key file). A running server rotates through
+// POST /v1/secrets/rotate-key instead, because it keeps its key in memory.
+func secretsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rotate-key" {
+		fmt.Fprint(stderr, "usage:\n  millrace secrets rotate-key -data DIR [-database-url URL]\n      re-encrypt every secret under a new key file (stop the server first; a running one: POST /v1/secrets/rotate-key)\n")
+		return errors.New("secrets needs rotate-key")
+	}
+	fs := flag.NewFlagSet("secrets rotate-key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", envOr("MILLRACE_DATA", "data"), "the server's data directory (holds secret.key)")
+	databaseURL := fs.String("database-url", "", "the server's PostgreSQL URL (default $DATABASE_URL; empty: SQLite in the data directory)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if os.Getenv("MILLRACE_SECRET_KEY") != "" {
+		return errors.New("MILLRACE_SECRET_KEY is set: rotation rewrites the key file DATA/secret.key; write the current key there (mode 0600), unset the variable, rotate, then set the variable to the new file's content if you keep it in the environment")
+	}
+	if *databaseURL == "" {
+		*databaseURL = os.Getenv("DATABASE_URL")
+	}
+	keyPath := filepath.Join(*data, "secret.key")
+	if _, err := os.Stat(keyPath); err != nil {
+		return fmt.Errorf("no secret key at %s: %w (pass the server's -data directory)", keyPath, err)
+	}
+	var db interface {
+		Close() error
+	}
+	var st store.Store
+	if *databaseURL != "" {
+		pg, err := postgres.Open(ctx, *databaseURL)
+		if err != nil {
+			return err
+		}
+		db, st = pg, pg
+	} else {
+		lite, err := sqlite.Open(ctx, filepath.Join(*data, "millrace.db"))
+		if err != nil {
+			return err
+		}
+		db, st = lite, lite
+	}
+	defer db.Close()
+	key, err := secrets.LoadOrCreateKey(keyPath, "")
+	if err != nil {
+		return err
+	}
+	vault, err := secrets.New(key, st)
+	if err != nil {
+		return err
+	}
+	if resumed, n, err := secrets.ResumeRotation(ctx, vault, keyPath); err != nil {
+		return err
+	} else if resumed {
+		fmt.Fprintf(stdout, "finished an interrupted rotation (%d values)\n", n)
+		return nil
+	}
+	n, err := secrets.RotateKeyFile(ctx, vault, keyPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "re-encrypted %d secrets under a new key in %s (the previous key is in %s.old)\n", n, keyPath, keyPath)
+	return nil
 }

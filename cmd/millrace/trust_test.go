@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store/sqlite"
 	"github.com/stretchr/testify/require"
 )
@@ -52,4 +53,33 @@ func TestBackupCommands(t *testing.T) {
 
 	err = Run(ctx, []string{"backup", "create", "-data", data, "-o", archive}, &stdout, &stderr)
 	require.ErrorContains(t, err, "needs a passphrase or at least one recipient")
+}
+
+func TestSecretsRotateKeyCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	data := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(data, "millrace.db"))
+	require.NoError(t, err)
+	key, err := secrets.LoadOrCreateKey(filepath.Join(data, "secret.key"), "")
+	require.NoError(t, err)
+	v, err := secrets.New(key, db)
+	require.NoError(t, err)
+	require.NoError(t, v.Put(ctx, "S", []byte("value")))
+	require.NoError(t, db.Close())
+
+	var stdout bytes.Buffer
+	require.NoError(t, Run(ctx, []string{"secrets", "rotate-key", "-data", data}, &stdout, &bytes.Buffer{}))
+	require.Contains(t, stdout.String(), "re-encrypted 1 secrets")
+	db, err = sqlite.Open(ctx, filepath.Join(data, "millrace.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	key2, err := secrets.LoadOrCreateKey(filepath.Join(data, "secret.key"), "")
+	require.NoError(t, err)
+	require.NotEqual(t, key, key2)
+	v2, err := secrets.New(key2, db)
+	require.NoError(t, err)
+	got, err := v2.Reveal(ctx, "S")
+	require.NoError(t, err)
+	require.Equal(t, "value", string(got))
 }

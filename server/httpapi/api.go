@@ -39,6 +39,9 @@ type Deps struct {
 	Models *accel.Models
 	// Backups streams backups and lists scheduled ones; nil answers 503.
 	Backups *backup.Service
+	// RotateKey re-encrypts every secret under a new key file; nil when
+	// the key comes from the environment (answers 409).
+	RotateKey func(context.Context) (int, error)
 }
 
 const securityScheme = "bearer"
