@@ -151,6 +151,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzWebhookBody -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzDefinition -fuzztime $(FUZZTIME) ./server/engine/
+	$(GO) test -run '^$$' -fuzz FuzzUnpackArchive -fuzztime $(FUZZTIME) ./server/backup/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
 
 # Regenerate the committed OpenAPI document after changing the API.
