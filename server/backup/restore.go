@@ -127,7 +127,7 @@ func Unpack(r io.Reader, dir string, identities ...age.Identity) (Manifest, erro
 		if errors.As(err, &noMatch) {
 			return Manifest{}, &Error{Msg: "the archive cannot be decrypted with this passphrase or identity", Hint: "check the passphrase file or use the identity whose public key the backup was made for", Err: ErrDecrypt}
 		}
-		return Manifest{}, &Error{Msg: "the file is not an age-encrypted Millrace backup", Hint: "check that -i names a file written by millrace backup create", Err: errors.Join(ErrCorrupt, err)}
+		return Manifest{}, &Error{Msg: "the file is not an age-encrypted Millrace backup", Hint: "check that -i names a file written by millrace backup create", Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 	}
 	return unpackTar(ar, dir)
 }
@@ -139,7 +139,7 @@ func unpackTar(r io.Reader, dir string) (Manifest, error) {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return &Error{Msg: "reading the archive", Hint: "the backup file is damaged, cut short or was altered; use another copy", Err: errors.Join(ErrCorrupt, err)}
+		return &Error{Msg: "reading the archive", Hint: "the backup file is damaged, cut short or was altered; use another copy", Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 	}
 
 	th, err := tr.Next()
