@@ -63,7 +63,7 @@ func Restore(ctx context.Context, r io.Reader, t Target, identities ...age.Ident
 	switch m.Dialect {
 	case DialectSQLite:
 		if t.DatabaseURL != "" {
-			return Manifest{}, &Error{Msg: "this is a backup of a SQLite server", Hint: "restore it without -database-url; the database goes into the data directory", Err: ErrWrongDialect}
+			return Manifest{}, &Error{Msg: "this is a backup of a SQLite server", Hint: "restore it without -database-url (and with DATABASE_URL unset); the database goes into the data directory", Err: ErrWrongDialect}
 		}
 		if err := checkSQLite(ctx, filepath.Join(staging, filepath.FromSlash(sqliteName)), m.SchemaVersion); err != nil {
 			return Manifest{}, err

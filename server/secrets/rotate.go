@@ -66,8 +66,18 @@ func (e *reencryptError) Error() string { return e.err.Error() }
 func (e *reencryptError) Unwrap() error { return e.err }
 
 // ResumeRotation finishes a rotation that a crash interrupted (path.next
-// exists), and reports whether there was one.
+// exists), and reports whether there was one. It also lets the vault open
+// values sealed under the previous key (path.old): a value another server
+// sealed with it before it learnt of the rotation stays readable, and the
+// next rotation re-encrypts it.
 func ResumeRotation(ctx context.Context, v *Vault, path string) (bool, int, error) {
+	if old, err := readKeyFile(path + oldSuffix); err == nil {
+		if err := v.AcceptKey(old); err != nil {
+			return false, 0, err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, 0, err
+	}
 	next, err := readKeyFile(path + nextSuffix)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, 0, nil

@@ -180,3 +180,35 @@ func TestRotateFailsWhole(t *testing.T) {
 }
 
 func encode(key []byte) string { return base64.StdEncoding.EncodeToString(key) + "\n" }
+
+// TestPreviousKeyStillOpens: a server that has not learnt of a rotation
+// seals a value under the old key; a server started with the rotated key
+// file still opens it (secret.key.old), and the next rotation re-encrypts
+// it under the newest key.
+func TestPreviousKeyStillOpens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := backends["sqlite"](t)
+	path := filepath.Join(t.TempDir(), "secret.key")
+	straggler := vaultFromFile(t, path, db)
+	sealedState(t, db, straggler)
+	rotator := vaultFromFile(t, path, db)
+	_, err := secrets.RotateKeyFile(ctx, rotator, path)
+	require.NoError(t, err)
+	require.NoError(t, straggler.Put(ctx, "LATE", []byte("late value")))
+
+	restarted := vaultFromFile(t, path, db)
+	_, _, err = secrets.ResumeRotation(ctx, restarted, path)
+	require.NoError(t, err)
+	got, err := restarted.Reveal(ctx, "LATE")
+	require.NoError(t, err)
+	require.Equal(t, "late value", string(got))
+
+	_, err = secrets.RotateKeyFile(ctx, restarted, path)
+	require.NoError(t, err)
+	fresh := vaultFromFile(t, path, db)
+	got, err = fresh.Reveal(ctx, "LATE")
+	require.NoError(t, err, "re-encrypted under the newest key")
+	require.Equal(t, "late value", string(got))
+	requireOpens(t, db, fresh)
+}

@@ -182,11 +182,29 @@ func (v *Vault) Rotate(ctx context.Context, newKey []byte) (int, error) {
 // Put seals and stores a secret. The name is the additional data, so a
 // sealed value copied to another name will not open.
 func (v *Vault) Put(ctx context.Context, name string, value []byte) error {
-	sealed, err := v.Seal(name, value)
+	// Held until the value is stored, so that a rotation cannot read
+	// every value between the sealing and the storing and miss this one.
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	sealed, err := seal(v.aead, name, value)
 	if err != nil {
 		return err
 	}
 	return v.store.PutSecret(ctx, name, sealed)
+}
+
+// AcceptKey lets the vault open (never seal) values sealed under key: the
+// key before the last rotation, which another server sharing the database
+// may still have sealed a value with.
+func (v *Vault) AcceptKey(key []byte) error {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.older = append(v.older, aead)
+	return nil
 }
 
 // Reveal opens a secret; store.ErrNotFound when it is not set.
