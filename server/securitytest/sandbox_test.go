@@ -14,7 +14,7 @@ import (
 // its output, its logs and its error. Class: credential exposure through
 // execution data (n8n's credentials-in-execution-logs reports). The value
 // must appear nowhere a viewer can read: the run, its nodes' outputs and
-// logs, the error of a failed run. (Unit tests: sandbox TestSecrets and
+// logs, the errors of a failed run and node. (Unit tests: sandbox TestSecrets and
 // TestRedactOutput.)
 func TestSecretLeakThroughRunOutputs(t *testing.T) {
 	t.Parallel()
@@ -43,6 +43,23 @@ func TestSecretLeakThroughRunOutputs(t *testing.T) {
 	for _, n := range nodes {
 		require.NotContains(t, string(n.Output)+string(n.Logs)+n.Error, value)
 	}
+
+	// A module that fails with the value in its error message: the run's
+	// and the node's errors are masked.
+	run = s.run(t, "leaker", map[string]any{"name": "API_KEY", "fail": true})
+	require.Equal(t, "failed", run["status"])
+	require.Contains(t, run["error"], "the upstream refused the key [redacted]")
+	whole, err = json.Marshal(run)
+	require.NoError(t, err)
+	require.NotContains(t, string(whole), value)
+	nodes, err = s.db.NodeRuns(context.Background(), run["id"].(string))
+	require.NoError(t, err)
+	for _, n := range nodes {
+		require.NotContains(t, string(n.Output)+string(n.Logs)+n.Error, value)
+	}
+	stored, err := s.db.Run(context.Background(), run["id"].(string))
+	require.NoError(t, err)
+	require.NotContains(t, stored.Error, value)
 }
 
 // TestModuleCannotReadHostEnvironmentOrFiles: a hostile module probes the
