@@ -164,6 +164,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSessionCookie -fuzztime $(FUZZTIME) ./server/auth/
 	$(GO) test -run '^$$' -fuzz FuzzLoginBody -fuzztime $(FUZZTIME) ./server/httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzSessionCookieHeader -fuzztime $(FUZZTIME) ./server/httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzWebhookBody -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzDefinition -fuzztime $(FUZZTIME) ./server/engine/
+	$(GO) test -run '^$$' -fuzz FuzzUnpackArchive -fuzztime $(FUZZTIME) ./server/backup/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./stable_diffusion_xl/scheduler/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/audit"
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/backup"
 	"github.com/millrace/millrace/server/builtin"
 	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/engine"
@@ -72,6 +74,11 @@ type Config struct {
 	// Datasets sets the limits of dataset imports; its Dir is always
 	// DataDir/datasets.
 	Datasets datasets.Config
+	// Backup schedules backups to a folder; the zero value makes none.
+	// POST /v1/backups works either way.
+	Backup backup.Schedule
+	// TLS, if set, serves HTTPS (see TLSConfig).
+	TLS *TLSConfig
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
@@ -89,19 +96,45 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
+	// TLS is checked first: a wrong certificate path fails at once.
+	var tlsCfg *tls.Config
+	if cfg.TLS != nil {
+		addr := cfg.Addr
+		if cfg.Listener != nil {
+			addr = cfg.Listener.Addr().String()
+		}
+		var fingerprint string
+		var err error
+		if tlsCfg, fingerprint, err = cfg.TLS.serverTLS(cfg.DataDir, addr); err != nil {
+			return err
+		}
+		fmt.Fprintf(cfg.Out, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
+	}
 	db, newQueue, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 
-	key, err := secrets.LoadOrCreateKey(filepath.Join(cfg.DataDir, "secret.key"), cfg.SecretKey)
+	keyPath := filepath.Join(cfg.DataDir, "secret.key")
+	key, err := secrets.LoadOrCreateKey(keyPath, cfg.SecretKey)
 	if err != nil {
 		return err
 	}
 	vault, err := secrets.New(key, db)
 	if err != nil {
 		return err
+	}
+	// Rotation is for the key file; a key from the environment is
+	// rotated where it is kept.
+	var rotateKey func(context.Context) (int, error)
+	if cfg.SecretKey == "" {
+		if resumed, n, err := secrets.ResumeRotation(ctx, vault, keyPath); err != nil {
+			return err
+		} else if resumed {
+			slog.Info("finished an interrupted secret-key rotation", "reencrypted", n)
+		}
+		rotateKey = func(ctx context.Context) (int, error) { return secrets.RotateKeyFile(ctx, vault, keyPath) }
 	}
 	// The cache holds native code that the server will execute: keep it
 	// private to the server's user.
@@ -208,14 +241,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer scheduler.Stop()
 
+	backups := backup.NewService(backup.Source{DataDir: cfg.DataDir, DB: db, ServerVersion: Version}, cfg.Backup)
+	backups.Audit = auditLog
+	if err := backups.Start(ctx); err != nil {
+		return err
+	}
+	defer backups.Stop()
+
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Audit: auditLog},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Audit: auditLog, Backups: backups, RotateKey: rotateKey},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return fmt.Errorf("listening on %s: %w (set MILLRACE_ADDR or -addr to use another address)", cfg.Addr, err)
 		}
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
 	maxTimeout := time.Duration(reg.Config().Max.TimeoutMS) * time.Millisecond
 	srv := &http.Server{
@@ -227,7 +271,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	fmt.Fprintf(cfg.Out, "Millrace %s serving http://%s (API reference at /docs, data in %s)\n", Version, ln.Addr(), cfg.DataDir)
+	fmt.Fprintf(cfg.Out, "Millrace %s serving %s://%s (API reference at /docs, data in %s)\n", Version, scheme, ln.Addr(), cfg.DataDir)
 
 	go func() {
 		// Built-in modules compile on first start (seconds); later starts

@@ -39,6 +39,7 @@ func main() {
 
 const usage = `usage:
   millrace serve [-addr ADDR] [-data DIR] [-database-url URL] [-engine KIND] [-accel auto|on|off] [-accel-url URL]
+                 [-tls-cert F -tls-key F | -tls-self-signed]
                                              run the server (env: MILLRACE_ADDR, MILLRACE_DATA,
                                              DATABASE_URL, MILLRACE_ENGINE, MILLRACE_SECRET_KEY;
                                              MILLRACE_PPROF_ADDR serves Go's profiler on a
@@ -49,6 +50,8 @@ const usage = `usage:
   millrace user create -username NAME -role ROLE
                                              create a console user (password on stdin; -data and
                                              -database-url as for serve)
+  millrace backup create|restore ...         end-to-end-encrypted backups (millrace backup -h)
+  millrace secrets rotate-key -data DIR      re-encrypt every secret under a new key (server stopped)
   millrace version                           print the version
 `
 
@@ -66,6 +69,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return pack(args[1:], stderr)
 	case "user":
 		return user(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr)
+	case "secrets":
+		return secretsCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "millrace", server.Version, "ABI", abi.Version)
 		return nil
@@ -96,6 +103,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	accelMode := fs.String("accel", envOr("MILLRACE_ACCEL", "auto"), "local AI: auto starts millrace-accel when it and the ONNX Runtime library are found, on requires them, off runs none")
 	accelURL := fs.String("accel-url", envOr("MILLRACE_ACCEL_URL", ""), "a remote accelerator (millrace-accel, Triton, KServe: Open Inference Protocol v2) instead of a child; its token in MILLRACE_ACCEL_TOKEN")
 	accelBin := fs.String("accel-bin", envOr("MILLRACE_ACCEL_BIN", ""), "the millrace-accel binary (default: beside this executable, then on PATH)")
+	applyTrust := trustFlags(fs) // HTTPS and scheduled backups (trust.go)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,6 +127,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.RunLeaseTTL = d
 	}
 	if err := retentionFromEnv(&cfg); err != nil {
+		return err
+	}
+	if err := applyTrust(&cfg); err != nil {
 		return err
 	}
 	if addr := os.Getenv("MILLRACE_PPROF_ADDR"); addr != "" {

@@ -49,13 +49,18 @@ const (
 	ScopeUsersAdmin Scope = "users:admin"
 	// ScopeAuditRead reads the audit log.
 	ScopeAuditRead Scope = "audit:read"
+	// ScopeBackupsAdmin makes and downloads backups: a backup holds every
+	// secret and the key that opens them.
+	ScopeBackupsAdmin Scope = "backups:admin"
+	// ScopeSecretsAdmin rotates the key secrets are sealed with.
+	ScopeSecretsAdmin Scope = "secrets:admin"
 	// ScopeAll holds every scope, including scopes added by later versions:
 	// the first admin token has it, so an upgrade cannot lock the admin out.
 	ScopeAll Scope = "*"
 )
 
 // AllScopes lists every concrete scope.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeDatasetsRead, ScopeDatasetsWrite, ScopeUsersAdmin, ScopeAuditRead}
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeDatasetsRead, ScopeDatasetsWrite, ScopeUsersAdmin, ScopeAuditRead, ScopeBackupsAdmin, ScopeSecretsAdmin}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"

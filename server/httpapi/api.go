@@ -16,6 +16,7 @@ import (
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/audit"
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/backup"
 	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
@@ -49,6 +50,11 @@ type Deps struct {
 	Sessions *auth.Sessions
 	Limiter  *auth.Limiter
 	Audit    *audit.Log
+	// Backups streams backups and lists scheduled ones; nil answers 503.
+	Backups *backup.Service
+	// RotateKey re-encrypts every secret under a new key file; nil when
+	// the key comes from the environment (answers 409).
+	RotateKey func(context.Context) (int, error)
 }
 
 const (
@@ -104,6 +110,7 @@ func Register(api huma.API, d *Deps) {
 	registerTriggers(api, d)
 	registerModels(api, d)
 	registerDatasets(api, d)
+	registerBackups(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a

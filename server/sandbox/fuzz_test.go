@@ -92,6 +92,29 @@ func FuzzHostFunctions(f *testing.F) {
 		if errno > abi.ErrnoNoResult {
 			t.Fatalf("errno %d is not defined by the ABI", errno)
 		}
+		// A call whose guest range lies (partly) outside the memory must
+		// fail, never succeed on bytes from beyond it.
+		outside := func(ptr, n uint32) bool { return uint64(ptr)+uint64(n) > uint64(mem.Size()) }
+		if errno == abi.ErrnoSuccess {
+			switch fn % 14 {
+			case 3:
+				if outside(a, b) {
+					t.Fatalf("output_set succeeded on [%d, +%d) outside a %d-byte memory", a, b, mem.Size())
+				}
+			case 4:
+				if outside(a, min(b, maxErrorBytes)) {
+					t.Fatalf("error_set succeeded on [%d, +%d) outside a %d-byte memory", a, b, mem.Size())
+				}
+			case 13:
+				if outside(a, min(b, 64)) {
+					t.Fatalf("port_set succeeded on [%d, +%d) outside a %d-byte memory", a, b, mem.Size())
+				}
+			case 10:
+				if outside(a, b) {
+					t.Fatalf("kv_delete succeeded on a key [%d, +%d) outside a %d-byte memory", a, b, mem.Size())
+				}
+			}
+		}
 		if mem.Size() != 65536 {
 			t.Fatalf("memory size changed to %d", mem.Size())
 		}

@@ -102,6 +102,21 @@ type SecretInfo struct {
 	UpdatedAt time.Time
 }
 
+// SealedValue is one value sealed under the secret key: a secret (Kind
+// "secret", ID its name) or a webhook trigger's secret (Kind "trigger", ID
+// the trigger's id).
+type SealedValue struct {
+	Kind   string
+	ID     string
+	Sealed []byte
+}
+
+// Kinds of SealedValue.
+const (
+	SealedSecret  = "secret"
+	SealedTrigger = "trigger"
+)
+
 // Workflow is a workflow's editable draft and how far it was published.
 type Workflow struct {
 	ID            string
@@ -370,6 +385,11 @@ type Store interface {
 	Secret(ctx context.Context, name string) ([]byte, error)
 	ListSecrets(ctx context.Context) ([]SecretInfo, error)
 	DeleteSecret(ctx context.Context, name string) error
+	// ResealAll replaces every sealed value (secrets and webhook trigger
+	// secrets) with what reseal returns for it, in one transaction: when
+	// reseal fails for one, nothing changes. It returns how many it
+	// replaced. Secret-key rotation is built on it.
+	ResealAll(ctx context.Context, reseal func(SealedValue) ([]byte, error)) (int, error)
 
 	// CreateTrigger stores a trigger; ErrNotFound when its workflow (or
 	// the workflow it follows) does not exist.
