@@ -21,7 +21,10 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require golang.org/x/image v0.47.0 // indirect
+require (
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	golang.org/x/image v0.47.0 // indirect
+)
 
 require (
 	cel.dev/expr v0.25.1 // indirect

@@ -36,13 +36,15 @@ const (
 	// ScopeModelsAdmin registers and removes models: a registration names
 	// a path on the server's disk, which the accelerator then reads.
 	ScopeModelsAdmin Scope = "models:admin"
+	// ScopeMetricsRead scrapes /metrics from a non-loopback address.
+	ScopeMetricsRead Scope = "metrics:read"
 	// ScopeAll holds every scope, including scopes added by later versions:
 	// the first admin token has it, so an upgrade cannot lock the admin out.
 	ScopeAll Scope = "*"
 )
 
 // AllScopes lists every concrete scope.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin}
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeMetricsRead}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"
