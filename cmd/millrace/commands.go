@@ -297,7 +297,7 @@ func modulePush(ctx context.Context, e *env, args []string) error {
 		body = &progressReader{r: &buf, w: e.stderr, label: "uploading " + filepath.Base(pos[0]), total: int64(buf.Len())}
 	}
 	var v struct {
-		ModuleID string          `json:"module_id"`
+		ModuleID string          `json:"id"`
 		Version  string          `json:"version"`
 		SHA256   string          `json:"sha256"`
 		Grant    json.RawMessage `json:"grant"`
@@ -644,15 +644,14 @@ func runsLogs(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintln(e.stdout, string(b))
 				continue
 			}
-			msg, _ := l["msg"].(string)
+			msg, _ := l["message"].(string)
 			level, _ := l["level"].(string)
 			extra := []string{}
-			for k, v := range l {
-				if k != "msg" && k != "level" && k != "time" {
-					extra = append(extra, fmt.Sprintf("%s=%v", k, v))
-				}
+			attrs, _ := l["attrs"].(map[string]any)
+			for k, v := range attrs {
+				extra = append(extra, fmt.Sprintf("%s=%v", k, v))
 			}
-			fmt.Fprintf(e.stdout, "%-12s %-5s %s %s\n", n.ID, level, msg, strings.Join(sortedStrings(extra), " "))
+			fmt.Fprintf(e.stdout, "%-12s %-5s %s %s\n", n.ID, strings.ToUpper(level), msg, strings.Join(sortedStrings(extra), " "))
 		}
 	}
 	return nil
