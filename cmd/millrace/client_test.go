@@ -298,4 +298,3 @@ func TestClientConfigFile(t *testing.T) {
 	_, err = (&clientOptions{server: "ftp://x"}).client(e)
 	require.ErrorContains(t, err, "want an http:// or https:// URL")
 }
-
