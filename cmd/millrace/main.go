@@ -68,6 +68,7 @@ func init() {
 		{name: "token", args: "create|list|revoke", summary: "manage API tokens", subs: []string{"create", "list", "revoke"}, run: tokenCmd},
 		{name: "backup", args: "create|restore", summary: "encrypted backups (see docs/deploy.md)", subs: []string{"create", "restore"}, run: backupCmd},
 		{name: "pack", args: "-manifest FILE -o OUT IN", summary: "embed manifest.json in a module as a custom section", run: func(ctx context.Context, e *env, args []string) error { return pack(args, e.stderr) }},
+		{name: "healthcheck", args: "[-url URL]", summary: "exit 0 when a health URL answers 200 (container health checks)", run: healthcheck},
 		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script", subs: []string{"bash", "zsh", "fish"}, run: completion},
 		{name: "version", summary: "print the version", run: func(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stdout, "millrace", server.Version, "ABI", abi.Version)
