@@ -174,7 +174,7 @@ func TestWorkerSharesTheWork(t *testing.T) {
 	bin := buildBinary(t)
 	out, err := exec.Command(bin, "worker", "-data", t.TempDir()).CombinedOutput()
 	require.Error(t, err)
-	require.Contains(t, string(out), "database.url: a worker needs PostgreSQL")
+	require.Contains(t, string(out), "worker: database.url: is empty")
 
 	// A lease long enough that a busy machine never lets one lapse: what
 	// the worker hands back it releases.

@@ -209,7 +209,9 @@ func parseConfigFile(name string, data []byte, c *Config) error {
 		if errors.Is(err, io.EOF) {
 			return nil // an empty file
 		}
-		return fmt.Errorf("config %s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.ReplaceAll(strings.TrimPrefix(msg, "unmarshal errors:\n  "), "\n  ", "; ")
+		return fmt.Errorf("config %s: %s", name, msg)
 	}
 	// A second document would be ignored silently; refuse it.
 	var extra yaml.Node

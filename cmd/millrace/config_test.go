@@ -189,3 +189,18 @@ func FuzzParseConfig(f *testing.F) {
 		require.NoError(t, printConfig(&out, c, configSource{}))
 	})
 }
+
+// docs/configuration.md lists every setting with its environment variable
+// and flag.
+func TestConfigurationDocListsEverySetting(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "configuration.md"))
+	require.NoError(t, err)
+	for _, s := range settings {
+		row := "| `" + s.key + "` | `" + s.env + "` | "
+		if s.flag != "" {
+			row += "`-" + s.flag + "`"
+		}
+		require.Contains(t, string(doc), row, "docs/configuration.md: the row of %s", s.key)
+	}
+}

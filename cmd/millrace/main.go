@@ -167,12 +167,12 @@ func serve(ctx context.Context, e *env, args []string) error {
 }
 
 func worker(ctx context.Context, e *env, args []string) error {
-	c, src, err := serverFlags("worker", e, args)
+	c, _, err := serverFlags("worker", e, args)
 	if err != nil {
 		return err
 	}
 	if c.Database.URL == "" {
-		return &FieldError{src.of("database.url"), "database.url", "a worker needs PostgreSQL: SQLite is one process's database, and `millrace serve` already executes its runs"}
+		return &FieldError{"worker", "database.url", "is empty (set it in the file, DATABASE_URL or -database-url): a worker needs PostgreSQL; SQLite is one process's database, and `millrace serve` already executes its runs"}
 	}
 	setupLogging(c.Log, e.stderr)
 	sc := serverConfig(c, e.stdout)
