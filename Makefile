@@ -152,6 +152,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./cmd/millrace/
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:
