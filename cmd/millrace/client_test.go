@@ -298,3 +298,15 @@ func TestClientConfigFile(t *testing.T) {
 	_, err = (&clientOptions{server: "ftp://x"}).client(e)
 	require.ErrorContains(t, err, "want an http:// or https:// URL")
 }
+
+// The upload progress bar reaches 100% and passes the bytes through.
+func TestProgressReader(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte("x"), 3<<20)
+	var bar bytes.Buffer
+	got, err := io.ReadAll(&progressReader{r: bytes.NewReader(data), w: &bar, label: "uploading m.wasm", total: int64(len(data))})
+	require.NoError(t, err)
+	require.Equal(t, data, got)
+	require.Contains(t, bar.String(), "uploading m.wasm [==============================] 100% 3.0 MiB/3.0 MiB\n")
+	require.False(t, isTerminal(&bar), "a buffer is not a terminal: no bar is drawn there")
+}
