@@ -255,9 +255,27 @@ func setValue(s setting, c *Config, text string) error {
 // never prints a secret and an unset flag is told apart from a set one.
 func configFlags(fs *flag.FlagSet) *string {
 	path := fs.String("config", "", "configuration file (YAML; default $MILLRACE_CONFIG; see docs/configuration.md)")
+	def := defaultConfig()
 	for _, s := range settings {
 		if s.flag != "" {
-			fs.String(s.flag, "", s.usage+" ("+s.key+", $"+s.env+")")
+			usage := s.usage + " (" + s.key + ", $" + s.env
+			if !s.secret {
+				var v string
+				switch p := s.field(&def).(type) {
+				case *string:
+					v = *p
+				case *Duration:
+					v = time.Duration(*p).String()
+				case *int:
+					v = strconv.Itoa(*p)
+				case *int64:
+					v = strconv.FormatInt(*p, 10)
+				}
+				if v != "" {
+					usage += ", default " + v
+				}
+			}
+			fs.String(s.flag, "", usage+")")
 		}
 	}
 	return path

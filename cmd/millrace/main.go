@@ -27,7 +27,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "millrace:", err)
 		os.Exit(1)
 	}
@@ -85,9 +85,9 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: millrace COMMAND [ARGS]")
 	fmt.Fprintln(w)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 		if c.args != "" {
-			fmt.Fprintf(w, "  %-11s   millrace %s %s\n", "", c.name, c.args)
+			fmt.Fprintf(w, "  %-12s   millrace %s %s\n", "", c.name, c.args)
 		}
 	}
 	fmt.Fprintln(w, "\nConfiguration: flags > environment > file (-config or $MILLRACE_CONFIG) > defaults;")
