@@ -165,7 +165,7 @@ func (x *Executor) Cancel(runID string) bool {
 	x.mu.Lock()
 	cancel, ok := x.active[runID]
 	x.mu.Unlock()
-	if ok {
+	if ok && cancel != nil {
 		cancel(errRunCanceled)
 	}
 	return ok
@@ -182,6 +182,26 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	if finished(run.Status) {
 		return run, nil
 	}
+	// The lease is per executor, and renewing it is taking it again: two
+	// jobs for one run in this process (a job handed back at shutdown and
+	// the one recovery queued for the same run at the next start) would
+	// both hold it. Only one executes; the other waits as for another
+	// worker's lease, and then finds the run finished.
+	x.mu.Lock()
+	if x.active == nil {
+		x.active = map[string]context.CancelCauseFunc{}
+	}
+	if _, busy := x.active[runID]; busy {
+		x.mu.Unlock()
+		return run, &LeaseHeldError{RunID: runID, Until: time.Now().Add(x.LeaseTTL)}
+	}
+	x.active[runID] = nil // reserved; the cancel function is set below
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		delete(x.active, runID)
+		x.mu.Unlock()
+	}()
 	ok, until, err := x.store.AcquireRunLease(ctx, runID, x.Owner, time.Now().Add(x.LeaseTTL))
 	if err != nil {
 		return run, err
@@ -197,16 +217,8 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	x.mu.Lock()
-	if x.active == nil {
-		x.active = map[string]context.CancelCauseFunc{}
-	}
 	x.active[runID] = cancel
 	x.mu.Unlock()
-	defer func() {
-		x.mu.Lock()
-		delete(x.active, runID)
-		x.mu.Unlock()
-	}()
 	go x.renew(ctx, cancel, runID)
 	// Re-read: the run may have finished between the first read and the
 	// lease (another worker completed it and released).
