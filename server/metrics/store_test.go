@@ -18,8 +18,12 @@ func BenchmarkTimedStore(b *testing.B) {
 	require.NoError(b, err)
 	defer db.Close()
 	require.NoError(b, db.KVSet(ctx, "bench", "k", []byte("v"), 1<<20))
-	for name, s := range map[string]store.Store{"direct": db, "timed": metrics.New("serve").Store(db)} {
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		s    store.Store
+	}{{"direct", db}, {"timed", metrics.New("serve").Store(db)}} {
+		s := c.s
+		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := s.KVGet(ctx, "bench", "k"); err != nil {
 					b.Fatal(err)
