@@ -25,10 +25,14 @@ WORKDIR /src
 COPY scripts/ scripts/
 RUN sh scripts/fetch-onnxruntime.sh && cp build/cache/onnxruntime/*/libonnxruntime.so.1 /libonnxruntime.so.1
 
-# Go sources, with the module downloads cached in their own layer.
+# Go sources, with the module downloads cached in their own layer. Each
+# module builds on its own go.mod (their replace directives tie them
+# together): the workspace also holds the engine benchmarks, whose
+# runtimes the images do not need.
 FROM golang:${GO_VERSION}-bookworm AS source
+ENV GOWORK=off
 WORKDIR /src
-COPY go.mod go.sum go.work go.work.sum ./
+COPY go.mod go.sum ./
 COPY guest-sdk/go.mod guest-sdk/go.sum guest-sdk/
 COPY modules/go.mod modules/go.sum modules/
 COPY accel/go.mod accel/go.sum accel/
