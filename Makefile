@@ -175,6 +175,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzExternalDataLocations -fuzztime $(FUZZTIME) ./server/accel/
 	$(GO) test -run '^$$' -fuzz FuzzModelFilePath -fuzztime $(FUZZTIME) ./server/accel/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzReadDimParams -fuzztime $(FUZZTIME) ./sessions/
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./cmd/millrace/
 
 # The SpamAssassin corpus as a dataset to upload (README, "Datasets").
 spam-dataset:

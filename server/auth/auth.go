@@ -54,13 +54,15 @@ const (
 	ScopeBackupsAdmin Scope = "backups:admin"
 	// ScopeSecretsAdmin rotates the key secrets are sealed with.
 	ScopeSecretsAdmin Scope = "secrets:admin"
+	// ScopeMetricsRead scrapes /metrics from a non-loopback address.
+	ScopeMetricsRead Scope = "metrics:read"
 	// ScopeAll holds every scope, including scopes added by later versions:
 	// the first admin token has it, so an upgrade cannot lock the admin out.
 	ScopeAll Scope = "*"
 )
 
 // AllScopes lists every concrete scope.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeDatasetsRead, ScopeDatasetsWrite, ScopeUsersAdmin, ScopeAuditRead, ScopeBackupsAdmin, ScopeSecretsAdmin}
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeDatasetsRead, ScopeDatasetsWrite, ScopeUsersAdmin, ScopeAuditRead, ScopeBackupsAdmin, ScopeSecretsAdmin, ScopeMetricsRead}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"
