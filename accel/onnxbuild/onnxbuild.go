@@ -1,5 +1,6 @@
-// Package onnxbuild writes small ONNX models from Go, for tests and
-// benchmarks: no Python, no generated code. It encodes the few ModelProto
+// Package onnxbuild writes ONNX models from Go: the tiny models of tests
+// and benchmarks, and the text classifiers accel/training exports. No
+// Python, no generated code. It encodes the few ModelProto
 // fields a graph of plain operators needs with protowire (field numbers
 // from onnx.proto3). Go packages with ONNX's generated types exist, but
 // each either keeps them internal (onnx-go, onnx-gomlx) or comes as part
@@ -7,7 +8,13 @@
 // justify either.
 package onnxbuild
 
-import "google.golang.org/protobuf/encoding/protowire"
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
 
 // ElemType is an ONNX TensorProto.DataType.
 type ElemType int32
@@ -48,14 +55,27 @@ type Node struct {
 	Op      string
 	Inputs  []string
 	Outputs []string
+	// Attrs are the operator's attributes: int64 (INT), float32 (FLOAT),
+	// string (STRING) or []int64 (INTS).
+	Attrs map[string]any
+}
+
+// Tensor is a constant: a graph initializer. Data holds the elements
+// little-endian, row-major (ONNX's raw_data).
+type Tensor struct {
+	Name string
+	Type ElemType
+	Dims []int64
+	Data []byte
 }
 
 // Graph is a model's graph.
 type Graph struct {
-	Name    string
-	Inputs  []Value
-	Outputs []Value
-	Nodes   []Node
+	Name         string
+	Inputs       []Value
+	Outputs      []Value
+	Nodes        []Node
+	Initializers []Tensor
 }
 
 // Encode returns the ONNX model (IR version 8, opset 17) holding g.
@@ -73,9 +93,15 @@ func Encode(g Graph) []byte {
 		}
 		node = appendString(node, 3, n.Op+"_"+string(rune('a'+i%26)))
 		node = appendString(node, 4, n.Op)
+		for _, name := range sortedKeys(n.Attrs) {
+			node = appendBytes(node, 5, attribute(name, n.Attrs[name]))
+		}
 		graph = appendBytes(graph, 1, node)
 	}
 	graph = appendString(graph, 2, g.Name)
+	for _, t := range g.Initializers {
+		graph = appendBytes(graph, 5, tensorProto(t))
+	}
 	for _, v := range g.Inputs {
 		graph = appendBytes(graph, 11, valueInfo(v))
 	}
@@ -93,6 +119,64 @@ func Encode(g Graph) []byte {
 	opset = protowire.AppendVarint(opset, 17)
 	model = appendBytes(model, 8, opset)
 	return model
+}
+
+// attribute encodes an AttributeProto; a value of another type panics
+// (the callers are this module's own model writers).
+func attribute(name string, v any) []byte {
+	var a []byte
+	a = appendString(a, 1, name)
+	switch v := v.(type) {
+	case int64:
+		a = protowire.AppendTag(a, 3, protowire.VarintType)
+		a = protowire.AppendVarint(a, uint64(v))
+		a = appendType(a, 2)
+	case int:
+		return attribute(name, int64(v))
+	case float32:
+		a = protowire.AppendTag(a, 2, protowire.Fixed32Type)
+		a = protowire.AppendFixed32(a, math.Float32bits(v))
+		a = appendType(a, 1)
+	case string:
+		a = appendString(a, 4, v)
+		a = appendType(a, 3)
+	case []int64:
+		for _, x := range v {
+			a = protowire.AppendTag(a, 8, protowire.VarintType)
+			a = protowire.AppendVarint(a, uint64(x))
+		}
+		a = appendType(a, 7)
+	default:
+		panic(fmt.Sprintf("onnxbuild: attribute %s: unsupported type %T", name, v))
+	}
+	return a
+}
+
+func appendType(a []byte, t uint64) []byte {
+	a = protowire.AppendTag(a, 20, protowire.VarintType)
+	return protowire.AppendVarint(a, t)
+}
+
+func tensorProto(t Tensor) []byte {
+	var b []byte
+	for _, d := range t.Dims {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(d))
+	}
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(t.Type))
+	b = appendString(b, 8, t.Name)
+	b = appendBytes(b, 9, t.Data)
+	return b
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func valueInfo(v Value) []byte {
