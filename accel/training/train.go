@@ -38,59 +38,20 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/millrace/millrace/accel/textfeatures"
+	"github.com/millrace/millrace/accel/trainjob"
 )
 
-// Spec is one training job.
-type Spec struct {
-	Task           string `json:"task"`
-	TrainPath      string `json:"train_path"`
-	ValidationPath string `json:"validation_path"`
-	// Labels fixes the classes and their order (a dataset's meta.json
-	// lists them); empty takes the labels found, sorted.
-	Labels          []string        `json:"labels,omitempty"`
-	OutputDir       string          `json:"output_dir"`
-	Hyperparameters Hyperparameters `json:"hyperparameters"`
-}
+// The job's wire types live in trainjob, which the pure-Go server imports.
+type (
+	Spec            = trainjob.Spec
+	Event           = trainjob.Event
+	Result          = trainjob.Result
+	ModelInfo       = trainjob.ModelInfo
+	Hyperparameters = trainjob.Hyperparameters
+)
 
-// Event is one finished epoch.
-type Event struct {
-	Epoch              int     `json:"epoch"`
-	Epochs             int     `json:"epochs"`
-	TrainLoss          float64 `json:"train_loss"`
-	ValidationAccuracy float64 `json:"validation_accuracy"`
-	// Best says this epoch is the best so far (its model was exported).
-	Best              bool      `json:"best"`
-	ExamplesPerSecond float64   `json:"examples_per_second"`
-	Seconds           float64   `json:"seconds"`
-	Time              time.Time `json:"time"`
-}
-
-// Result is a finished job.
-type Result struct {
-	Task               string          `json:"task"`
-	ModelPath          string          `json:"model_path"`
-	Labels             []string        `json:"labels"`
-	Hyperparameters    Hyperparameters `json:"hyperparameters"`
-	EpochsRun          int             `json:"epochs_run"`
-	BestEpoch          int             `json:"best_epoch"`
-	ValidationAccuracy float64         `json:"validation_accuracy"`
-	TrainLoss          float64         `json:"train_loss"`
-	StoppedEarly       bool            `json:"stopped_early"`
-	TrainExamples      int             `json:"train_examples"`
-	ValidationExamples int             `json:"validation_examples"`
-	ExamplesPerSecond  float64         `json:"examples_per_second"`
-}
-
-// ModelInfo is what a trained classifier says about itself: its
-// model_info output holds it as JSON bytes, so a module needs nothing but
-// the model to featurise texts and name the labels.
-type ModelInfo struct {
-	Task     string              `json:"task"`
-	Labels   []string            `json:"labels"`
-	Buckets  int                 `json:"buckets"`
-	Features textfeatures.Config `json:"features"`
-}
+// TaskTextClassification is the task this package trains.
+const TaskTextClassification = trainjob.TaskTextClassification
 
 // Checkpoint parameters: progress saved with the weights, so both come
 // back together.

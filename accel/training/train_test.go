@@ -16,11 +16,12 @@ import (
 	"github.com/millrace/millrace/accel/textfeatures"
 	"github.com/millrace/millrace/accel/training"
 	"github.com/millrace/millrace/accel/training/trainingtest"
+	"github.com/millrace/millrace/accel/trainjob"
 )
 
 // smallHyper keeps the tests quick on two cores.
-func smallHyper() training.Hyperparameters {
-	return training.Hyperparameters{Epochs: 4, BatchSize: 32, EmbeddingDim: 16, Buckets: 1 << 12, LearningRate: 0.05, MaxFeatures: 128, Seed: 7}
+func smallHyper() trainjob.Hyperparameters {
+	return trainjob.Hyperparameters{Epochs: 4, BatchSize: 32, EmbeddingDim: 16, Buckets: 1 << 12, LearningRate: 0.05, MaxFeatures: 128, Seed: 7}
 }
 
 func syntheticSpec(t *testing.T, n int) training.Spec {
@@ -146,29 +147,4 @@ func TestResumeAfterCancel(t *testing.T) {
 	require.Equal(t, res, again)
 	_, err = os.Stat(filepath.Join(spec.OutputDir, "model.onnx"))
 	require.NoError(t, err)
-}
-
-func TestHyperparametersValidate(t *testing.T) {
-	t.Parallel()
-	require.Nil(t, training.Hyperparameters{}.Defaults().Validate())
-	for _, c := range []struct {
-		h     training.Hyperparameters
-		field string
-	}{
-		{training.Hyperparameters{Epochs: -1}, "epochs"},
-		{training.Hyperparameters{LearningRate: -0.1}, "learning_rate"},
-		{training.Hyperparameters{BatchSize: 1 << 20}, "batch_size"},
-		{training.Hyperparameters{Seed: -3}, "seed"},
-		{training.Hyperparameters{EmbeddingDim: 1000}, "embedding_dim"},
-		{training.Hyperparameters{Buckets: 3}, "buckets"},
-		{training.Hyperparameters{Buckets: 1 << 22, EmbeddingDim: 512}, "buckets"},
-		{training.Hyperparameters{Ngrams: 9}, "ngrams"},
-		{training.Hyperparameters{CharNgramMin: 4, CharNgramMax: 2}, "char_ngram_max"},
-		{training.Hyperparameters{MaxFeatures: -5}, "max_features"},
-		{training.Hyperparameters{Patience: -1}, "patience"},
-	} {
-		ferr := c.h.Defaults().Validate()
-		require.NotNil(t, ferr, "%+v", c.h)
-		require.Equal(t, c.field, ferr.Field, ferr.Message)
-	}
 }

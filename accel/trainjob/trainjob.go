@@ -1,7 +1,13 @@
-package training
+// Package trainjob holds the training jobs' wire types and checks: what
+// the server sends millrace-accel (Spec, Hyperparameters) and what comes
+// back (Status, Event, Result, ModelInfo). It imports only the standard
+// library and textfeatures, so the pure-Go server validates a job before
+// the accel service sees it.
+package trainjob
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/millrace/millrace/accel/textfeatures"
 )
@@ -148,4 +154,96 @@ func (h Hyperparameters) Features() textfeatures.Config {
 		CharNgramMax: h.CharNgramMax,
 		MaxFeatures:  h.MaxFeatures,
 	}
+}
+
+// Spec is one training job.
+type Spec struct {
+	Task           string `json:"task"`
+	TrainPath      string `json:"train_path"`
+	ValidationPath string `json:"validation_path"`
+	// Labels fixes the classes and their order (a dataset's meta.json
+	// lists them); empty takes the labels found, sorted.
+	Labels          []string        `json:"labels,omitempty"`
+	OutputDir       string          `json:"output_dir"`
+	Hyperparameters Hyperparameters `json:"hyperparameters"`
+}
+
+// Event is one finished epoch.
+type Event struct {
+	Epoch              int     `json:"epoch"`
+	Epochs             int     `json:"epochs"`
+	TrainLoss          float64 `json:"train_loss"`
+	ValidationAccuracy float64 `json:"validation_accuracy"`
+	// Best says this epoch is the best so far (its model was exported).
+	Best              bool      `json:"best"`
+	ExamplesPerSecond float64   `json:"examples_per_second"`
+	Seconds           float64   `json:"seconds"`
+	Time              time.Time `json:"time"`
+}
+
+// Result is a finished job.
+type Result struct {
+	Task               string          `json:"task"`
+	ModelPath          string          `json:"model_path"`
+	Labels             []string        `json:"labels"`
+	Hyperparameters    Hyperparameters `json:"hyperparameters"`
+	EpochsRun          int             `json:"epochs_run"`
+	BestEpoch          int             `json:"best_epoch"`
+	ValidationAccuracy float64         `json:"validation_accuracy"`
+	TrainLoss          float64         `json:"train_loss"`
+	StoppedEarly       bool            `json:"stopped_early"`
+	TrainExamples      int             `json:"train_examples"`
+	ValidationExamples int             `json:"validation_examples"`
+	ExamplesPerSecond  float64         `json:"examples_per_second"`
+}
+
+// ModelInfo is what a trained classifier says about itself: its
+// model_info output holds it as JSON bytes, so a module needs nothing but
+// the model to featurise texts and name the labels.
+type ModelInfo struct {
+	Task     string              `json:"task"`
+	Labels   []string            `json:"labels"`
+	Buckets  int                 `json:"buckets"`
+	Features textfeatures.Config `json:"features"`
+}
+
+// Job states.
+const (
+	StateQueued    = "queued"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// Terminal says a job in this state will not change again.
+func Terminal(state string) bool {
+	return state == StateSucceeded || state == StateFailed || state == StateCancelled
+}
+
+// Status is a job as the accel service reports it.
+type Status struct {
+	ID     string  `json:"id"`
+	State  string  `json:"state"`
+	Error  string  `json:"error,omitempty"`
+	Events []Event `json:"events"`
+	Result *Result `json:"result,omitempty"`
+}
+
+// StartRequest is the body of POST /v2/training/jobs.
+type StartRequest struct {
+	ID   string `json:"id"`
+	Spec Spec   `json:"spec"`
+}
+
+// ValidateSpec checks what can be checked without reading the data: the
+// task and the hyperparameters (after Defaults).
+func ValidateSpec(s Spec) *FieldError {
+	if s.Task != TaskTextClassification {
+		return &FieldError{Field: "task", Message: fmt.Sprintf("%q is not a task this service trains; use %q", s.Task, TaskTextClassification)}
+	}
+	if ferr := s.Hyperparameters.Defaults().Validate(); ferr != nil {
+		return &FieldError{Field: "hyperparameters." + ferr.Field, Message: ferr.Message}
+	}
+	return nil
 }

@@ -1,0 +1,45 @@
+package trainjob_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/millrace/millrace/accel/trainjob"
+)
+
+func TestHyperparametersValidate(t *testing.T) {
+	t.Parallel()
+	require.Nil(t, trainjob.Hyperparameters{}.Defaults().Validate())
+	for _, c := range []struct {
+		h     trainjob.Hyperparameters
+		field string
+	}{
+		{trainjob.Hyperparameters{Epochs: -1}, "epochs"},
+		{trainjob.Hyperparameters{LearningRate: -0.1}, "learning_rate"},
+		{trainjob.Hyperparameters{BatchSize: 1 << 20}, "batch_size"},
+		{trainjob.Hyperparameters{Seed: -3}, "seed"},
+		{trainjob.Hyperparameters{EmbeddingDim: 1000}, "embedding_dim"},
+		{trainjob.Hyperparameters{Buckets: 3}, "buckets"},
+		{trainjob.Hyperparameters{Buckets: 1 << 22, EmbeddingDim: 512}, "buckets"},
+		{trainjob.Hyperparameters{Ngrams: 9}, "ngrams"},
+		{trainjob.Hyperparameters{CharNgramMin: 4, CharNgramMax: 2}, "char_ngram_max"},
+		{trainjob.Hyperparameters{MaxFeatures: -5}, "max_features"},
+		{trainjob.Hyperparameters{Patience: -1}, "patience"},
+	} {
+		ferr := c.h.Defaults().Validate()
+		require.NotNil(t, ferr, "%+v", c.h)
+		require.Equal(t, c.field, ferr.Field, ferr.Message)
+	}
+	// -1 and -1 turn character n-grams off.
+	h := trainjob.Hyperparameters{CharNgramMin: -1, CharNgramMax: -1}.Defaults()
+	require.Zero(t, h.CharNgramMax)
+	require.Nil(t, h.Validate())
+}
+
+func TestValidateSpec(t *testing.T) {
+	t.Parallel()
+	require.Nil(t, trainjob.ValidateSpec(trainjob.Spec{Task: trainjob.TaskTextClassification}))
+	require.Equal(t, "task", trainjob.ValidateSpec(trainjob.Spec{Task: "lora"}).Field)
+	require.Equal(t, "hyperparameters.epochs", trainjob.ValidateSpec(trainjob.Spec{Task: trainjob.TaskTextClassification, Hyperparameters: trainjob.Hyperparameters{Epochs: -2}}).Field)
+}
