@@ -11,9 +11,9 @@ import (
 	"github.com/millrace/millrace/accel/client"
 	"github.com/millrace/millrace/accel/service"
 	"github.com/millrace/millrace/accel/sessions"
-	"github.com/millrace/millrace/accel/trainjob"
 	"github.com/millrace/millrace/accel/training"
 	"github.com/millrace/millrace/accel/training/trainingtest"
+	"github.com/millrace/millrace/accel/trainjob"
 )
 
 func trainingFixture(t *testing.T) (*fixture, trainjob.Spec) {
