@@ -154,6 +154,27 @@ type Model struct {
 	UpdatedAt   time.Time
 }
 
+// Dataset is a named collection of labelled examples (server/datasets).
+type Dataset struct {
+	ID            string // ds_ + hex
+	Name          string
+	LatestVersion int // 0 when it has no version
+	// NextVersion is one more than the highest version ever created, so
+	// that a deleted version's number is never reused.
+	NextVersion int
+	CreatedAt   time.Time
+}
+
+// DatasetVersion is one immutable, imported version of a dataset. Its
+// files live on the server's disk; Meta is their meta.json.
+type DatasetVersion struct {
+	DatasetID string
+	Version   int // 1, 2, 3, … in upload order
+	Rows      int64
+	Meta      json.RawMessage
+	CreatedAt time.Time
+}
+
 // Store is everything the server keeps durably.
 type Store interface {
 	// Ping checks that the database answers.
@@ -297,4 +318,20 @@ type Store interface {
 	// ListModels lists registered models ordered by name.
 	ListModels(ctx context.Context) ([]Model, error)
 	DeleteModel(ctx context.Context, name string) error
+
+	// CreateDatasetVersion stores a dataset version, creating its dataset
+	// (with d's name) when it does not exist yet; an existing dataset
+	// keeps its name. ErrConflict when the version exists.
+	CreateDatasetVersion(ctx context.Context, d Dataset, v DatasetVersion) error
+	Dataset(ctx context.Context, id string) (Dataset, error)
+	// ListDatasets lists datasets ordered by id.
+	ListDatasets(ctx context.Context) ([]Dataset, error)
+	// DeleteDataset removes a dataset with all its versions.
+	DeleteDataset(ctx context.Context, id string) error
+	DatasetVersion(ctx context.Context, id string, version int) (DatasetVersion, error)
+	// ListDatasetVersions lists a dataset's versions, oldest first.
+	ListDatasetVersions(ctx context.Context, id string) ([]DatasetVersion, error)
+	// DeleteDatasetVersion removes one version; the dataset stays, even
+	// with no version left.
+	DeleteDatasetVersion(ctx context.Context, id string, version int) error
 }

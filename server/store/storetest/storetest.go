@@ -348,6 +348,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	exerciseTriggers(t, newStore)
 	exerciseArtifacts(t, newStore)
 	exerciseModels(t, newStore)
+	exerciseDatasets(t, newStore)
 
 	t.Run("ErrorsWrap", func(t *testing.T) {
 		t.Parallel()
