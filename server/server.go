@@ -18,6 +18,7 @@ import (
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/auth"
 	"github.com/millrace/millrace/server/builtin"
+	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/httpapi"
 	"github.com/millrace/millrace/server/registry"
@@ -26,6 +27,7 @@ import (
 	"github.com/millrace/millrace/server/store"
 	"github.com/millrace/millrace/server/store/postgres"
 	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/millrace/millrace/server/training"
 	"github.com/millrace/millrace/server/trigger"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -130,6 +132,16 @@ func Run(ctx context.Context, cfg Config) error {
 	defer supervisor.Stop()
 	reg.SetAccel(models)
 
+	// Training jobs run on the accelerator child and read dataset
+	// versions from the data dir; their drivers stop before the child.
+	dsets := datasets.New(db, datasets.Config{Dir: filepath.Join(cfg.DataDir, "datasets")})
+	trainer := training.New(db, supervisor, models, dsets, training.Config{Dir: filepath.Join(cfg.DataDir, "training")})
+	dsets.InUse = trainer.InUse
+	if err := trainer.Start(ctx); err != nil {
+		return err
+	}
+	defer trainer.Stop()
+
 	tokens := auth.New(db)
 	adminToken, err := tokens.Bootstrap(ctx)
 	if err != nil {
@@ -186,7 +198,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer scheduler.Stop()
 
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Training: trainer},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

@@ -94,7 +94,7 @@ func (j *Jobs) run(ctx context.Context, jb *job, spec trainjob.Spec) {
 	}
 	j.update(jb, func(s *trainjob.Status) { s.State = trainjob.StateRunning })
 	j.log.Info("training started", "job", jb.status.ID, "task", spec.Task, "output", spec.OutputDir)
-	var res *Result
+	var res *JobResult
 	var err error
 	defer func() {
 		// GoMLX reports some graph errors by panicking: they fail the
@@ -104,7 +104,7 @@ func (j *Jobs) run(ctx context.Context, jb *job, spec trainjob.Spec) {
 		}
 		j.finish(jb, res, err)
 	}()
-	res, err = Train(ctx, spec, func(ev Event) {
+	res, err = Train(ctx, spec, func(ev Epoch) {
 		j.update(jb, func(s *trainjob.Status) {
 			for len(s.Events) > 0 && s.Events[len(s.Events)-1].Epoch >= ev.Epoch {
 				s.Events = s.Events[:len(s.Events)-1]
@@ -114,7 +114,7 @@ func (j *Jobs) run(ctx context.Context, jb *job, spec trainjob.Spec) {
 	})
 }
 
-func (j *Jobs) finish(jb *job, res *Result, err error) {
+func (j *Jobs) finish(jb *job, res *JobResult, err error) {
 	j.update(jb, func(s *trainjob.Status) {
 		switch {
 		case err == nil:
@@ -198,6 +198,6 @@ func (j *Jobs) Cancel(id string) bool {
 }
 
 func copyStatus(s trainjob.Status) trainjob.Status {
-	s.Events = append([]trainjob.Event(nil), s.Events...)
+	s.Events = append([]trainjob.Epoch(nil), s.Events...)
 	return s
 }

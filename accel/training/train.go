@@ -44,8 +44,8 @@ import (
 // The job's wire types live in trainjob, which the pure-Go server imports.
 type (
 	Spec            = trainjob.Spec
-	Event           = trainjob.Event
-	Result          = trainjob.Result
+	Epoch           = trainjob.Epoch
+	JobResult       = trainjob.JobResult
 	ModelInfo       = trainjob.ModelInfo
 	Hyperparameters = trainjob.Hyperparameters
 )
@@ -84,7 +84,7 @@ var backend = sync.OnceValues(func() (backends.Backend, error) { return simplego
 // Train runs spec to the end (or to ctx's end), resuming from the
 // checkpoint in spec.OutputDir if there is one. onEvent, if set, is called
 // after each epoch's checkpoint is written.
-func Train(ctx context.Context, spec Spec, onEvent func(Event)) (*Result, error) {
+func Train(ctx context.Context, spec Spec, onEvent func(Epoch)) (*JobResult, error) {
 	if spec.Task != TaskTextClassification {
 		return nil, fmt.Errorf("task %q is not supported: use %q", spec.Task, TaskTextClassification)
 	}
@@ -183,7 +183,7 @@ func Train(ctx context.Context, spec Spec, onEvent func(Event)) (*Result, error)
 		if err := ckpt.Save(); err != nil {
 			return nil, fmt.Errorf("checkpoint: %w", err)
 		}
-		ev := Event{
+		ev := Epoch{
 			Epoch: epoch, Epochs: h.Epochs, TrainLoss: loss, ValidationAccuracy: acc, Best: best,
 			ExamplesPerSecond: examplesPerSecond, Seconds: time.Since(start).Seconds(), Time: time.Now().UTC(),
 		}
@@ -197,7 +197,7 @@ func Train(ctx context.Context, spec Spec, onEvent func(Event)) (*Result, error)
 	if h.Patience > 0 && badEpochs >= h.Patience && epoch < h.Epochs {
 		stoppedEarly = true
 	}
-	r := &Result{
+	r := &JobResult{
 		Task: spec.Task, ModelPath: filepath.Join(spec.OutputDir, modelFile), Labels: labels, Hyperparameters: h,
 		EpochsRun: epoch, BestEpoch: bestEpoch, ValidationAccuracy: bestAcc, TrainLoss: lastLoss,
 		StoppedEarly: stoppedEarly, TrainExamples: len(train), ValidationExamples: len(val),
@@ -210,12 +210,12 @@ func Train(ctx context.Context, spec Spec, onEvent func(Event)) (*Result, error)
 }
 
 // ReadResult reads a finished job's result.json.
-func ReadResult(dir string) (*Result, error) {
+func ReadResult(dir string) (*JobResult, error) {
 	data, err := os.ReadFile(filepath.Join(dir, resultFile))
 	if err != nil {
 		return nil, err
 	}
-	var r Result
+	var r JobResult
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func ReadResult(dir string) (*Result, error) {
 // ReadEvents reads the epochs a job's folder has recorded, in order; a
 // resumed epoch that was recorded twice (a crash between its event and
 // its checkpoint) appears once, with its latest figures.
-func ReadEvents(dir string) ([]Event, error) {
+func ReadEvents(dir string) ([]Epoch, error) {
 	f, err := os.Open(filepath.Join(dir, eventsFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -234,10 +234,10 @@ func ReadEvents(dir string) ([]Event, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var events []Event
+	var events []Epoch
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var ev Event
+		var ev Epoch
 		if json.Unmarshal(sc.Bytes(), &ev) != nil {
 			continue // a line cut short by a crash
 		}
@@ -249,7 +249,7 @@ func ReadEvents(dir string) ([]Event, error) {
 	return events, sc.Err()
 }
 
-func appendEvent(dir string, ev Event) error {
+func appendEvent(dir string, ev Epoch) error {
 	line, err := json.Marshal(ev)
 	if err != nil {
 		return err

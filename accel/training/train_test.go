@@ -46,8 +46,8 @@ func syntheticSpec(t *testing.T, n int) training.Spec {
 func TestTrainAndExportAgreeWithONNXRuntime(t *testing.T) {
 	t.Parallel()
 	spec := syntheticSpec(t, 600)
-	var events []training.Event
-	res, err := training.Train(context.Background(), spec, func(ev training.Event) { events = append(events, ev) })
+	var events []training.Epoch
+	res, err := training.Train(context.Background(), spec, func(ev training.Epoch) { events = append(events, ev) })
 	require.NoError(t, err)
 	for _, ev := range events {
 		t.Logf("epoch %d: loss %.4f, validation accuracy %.3f, %.0f examples/s", ev.Epoch, ev.TrainLoss, ev.ValidationAccuracy, ev.ExamplesPerSecond)
@@ -122,14 +122,14 @@ func TestResumeAfterCancel(t *testing.T) {
 	spec.Hyperparameters.Epochs = 3
 	spec.Hyperparameters.Patience = 0
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := training.Train(ctx, spec, func(ev training.Event) {
+	_, err := training.Train(ctx, spec, func(ev training.Epoch) {
 		if ev.Epoch == 1 {
 			cancel()
 		}
 	})
 	require.ErrorIs(t, err, training.ErrCancelled)
 	var resumed []int
-	res, err := training.Train(context.Background(), spec, func(ev training.Event) { resumed = append(resumed, ev.Epoch) })
+	res, err := training.Train(context.Background(), spec, func(ev training.Epoch) { resumed = append(resumed, ev.Epoch) })
 	require.NoError(t, err)
 	require.Equal(t, []int{2, 3}, resumed)
 	require.Equal(t, 3, res.EpochsRun)
@@ -142,7 +142,7 @@ func TestResumeAfterCancel(t *testing.T) {
 	require.Equal(t, want.ValidationAccuracy, res.ValidationAccuracy)
 
 	// A finished job run again returns its result without training.
-	again, err := training.Train(context.Background(), spec, func(training.Event) { t.Fatal("trained again") })
+	again, err := training.Train(context.Background(), spec, func(training.Epoch) { t.Fatal("trained again") })
 	require.NoError(t, err)
 	require.Equal(t, res, again)
 	_, err = os.Stat(filepath.Join(spec.OutputDir, "model.onnx"))

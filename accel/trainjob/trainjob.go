@@ -168,8 +168,8 @@ type Spec struct {
 	Hyperparameters Hyperparameters `json:"hyperparameters"`
 }
 
-// Event is one finished epoch.
-type Event struct {
+// Epoch is one finished epoch.
+type Epoch struct {
 	Epoch              int     `json:"epoch"`
 	Epochs             int     `json:"epochs"`
 	TrainLoss          float64 `json:"train_loss"`
@@ -181,8 +181,8 @@ type Event struct {
 	Time              time.Time `json:"time"`
 }
 
-// Result is a finished job.
-type Result struct {
+// JobResult is a finished job.
+type JobResult struct {
 	Task               string          `json:"task"`
 	ModelPath          string          `json:"model_path"`
 	Labels             []string        `json:"labels"`
@@ -223,11 +223,11 @@ func Terminal(state string) bool {
 
 // Status is a job as the accel service reports it.
 type Status struct {
-	ID     string  `json:"id"`
-	State  string  `json:"state"`
-	Error  string  `json:"error,omitempty"`
-	Events []Event `json:"events"`
-	Result *Result `json:"result,omitempty"`
+	ID     string     `json:"id"`
+	State  string     `json:"state"`
+	Error  string     `json:"error,omitempty"`
+	Events []Epoch    `json:"events"`
+	Result *JobResult `json:"result,omitempty"`
 }
 
 // StartRequest is the body of POST /v2/training/jobs.

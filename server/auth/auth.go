@@ -35,14 +35,16 @@ const (
 	ScopeModelsRead     Scope = "models:read"     // list models and the accelerator's state
 	// ScopeModelsAdmin registers and removes models: a registration names
 	// a path on the server's disk, which the accelerator then reads.
-	ScopeModelsAdmin Scope = "models:admin"
+	ScopeModelsAdmin   Scope = "models:admin"
+	ScopeTrainingRead  Scope = "training:read"  // list training jobs and follow their progress
+	ScopeTrainingWrite Scope = "training:write" // start, cancel and delete training jobs
 	// ScopeAll holds every scope, including scopes added by later versions:
 	// the first admin token has it, so an upgrade cannot lock the admin out.
 	ScopeAll Scope = "*"
 )
 
 // AllScopes lists every concrete scope.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin}
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeTrainingRead, ScopeTrainingWrite}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"

@@ -16,6 +16,7 @@ import (
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store"
+	"github.com/millrace/millrace/server/training"
 	"github.com/millrace/millrace/server/trigger"
 )
 
@@ -36,6 +37,8 @@ type Deps struct {
 	// registry; nil means local AI is off.
 	Accel  *accel.Supervisor
 	Models *accel.Models
+	// Training runs training jobs; nil means training is off.
+	Training *training.Manager
 }
 
 const securityScheme = "bearer"
@@ -68,6 +71,7 @@ func Register(api huma.API, d *Deps) {
 	registerRuns(api, d)
 	registerTriggers(api, d)
 	registerModels(api, d)
+	registerTraining(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a
