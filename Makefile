@@ -6,7 +6,7 @@
 GO       ?= go
 BIN      := bin/millrace
 DATA     ?= data
-BUILTINS := echo json_transform http_request text_template kv_counter ocr
+BUILTINS := echo json_transform http_request text_template kv_counter ocr text_classify
 WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'

@@ -184,7 +184,7 @@ type Epoch struct {
 // JobResult is a finished job.
 type JobResult struct {
 	Task               string          `json:"task"`
-	ModelPath          string          `json:"model_path"`
+	ModelPath          string          `json:"model_path,omitempty"`
 	Labels             []string        `json:"labels"`
 	Hyperparameters    Hyperparameters `json:"hyperparameters"`
 	EpochsRun          int             `json:"epochs_run"`
