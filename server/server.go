@@ -69,6 +69,9 @@ type Config struct {
 	// starts a millrace-accel child when its binary and the ONNX Runtime
 	// library are found. Its Dir is always DataDir/accel.
 	Accel accel.Config
+	// Datasets sets the limits of dataset imports; its Dir is always
+	// DataDir/datasets.
+	Datasets datasets.Config
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
@@ -132,16 +135,6 @@ func Run(ctx context.Context, cfg Config) error {
 	defer supervisor.Stop()
 	reg.SetAccel(models)
 
-	// Training jobs run on the accelerator child and read dataset
-	// versions from the data dir; their drivers stop before the child.
-	dsets := datasets.New(db, datasets.Config{Dir: filepath.Join(cfg.DataDir, "datasets")})
-	trainer := training.New(db, supervisor, models, dsets, training.Config{Dir: filepath.Join(cfg.DataDir, "training")})
-	dsets.InUse = trainer.InUse
-	if err := trainer.Start(ctx); err != nil {
-		return err
-	}
-	defer trainer.Stop()
-
 	tokens := auth.New(db)
 	adminToken, err := tokens.Bootstrap(ctx)
 	if err != nil {
@@ -150,6 +143,31 @@ func Run(ctx context.Context, cfg Config) error {
 	if adminToken != "" {
 		fmt.Fprintf(cfg.Out, "\nMillrace created an admin API token. It is shown only this once; keep it safe:\n\n    %s\n\n", adminToken)
 	}
+
+	// Datasets live on this server's disk. The sweep removes what a crash
+	// left mid-import or mid-delete; on a shared PostgreSQL another server
+	// may be importing into a shared folder, so it spares recent entries.
+	dsCfg := cfg.Datasets
+	dsCfg.Dir = filepath.Join(cfg.DataDir, "datasets")
+	sets := datasets.New(db, dsCfg)
+	grace := time.Duration(0)
+	if cfg.DatabaseURL != "" {
+		grace = 15 * time.Minute
+	}
+	if removed, err := sets.Sweep(ctx, grace); err != nil {
+		slog.Warn("sweeping unfinished dataset imports", "err", err)
+	} else if len(removed) > 0 {
+		slog.Info("removed unfinished dataset imports", "paths", removed)
+	}
+
+	// Training jobs run on the accelerator child and read dataset
+	// versions from the data dir; their drivers stop before the child.
+	trainer := training.New(db, supervisor, models, sets, training.Config{Dir: filepath.Join(cfg.DataDir, "training")})
+	sets.InUse = trainer.InUse
+	if err := trainer.Start(ctx); err != nil {
+		return err
+	}
+	defer trainer.Stop()
 
 	workflows := engine.NewWorkflows(db, reg)
 	events := engine.NewBus(10_000)
@@ -198,7 +216,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer scheduler.Stop()
 
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Training: trainer},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Training: trainer},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

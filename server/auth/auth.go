@@ -36,6 +36,8 @@ const (
 	// ScopeModelsAdmin registers and removes models: a registration names
 	// a path on the server's disk, which the accelerator then reads.
 	ScopeModelsAdmin   Scope = "models:admin"
+	ScopeDatasetsRead  Scope = "datasets:read"  // list datasets, read their versions and rows
+	ScopeDatasetsWrite Scope = "datasets:write" // upload and delete datasets
 	ScopeTrainingRead  Scope = "training:read"  // list training jobs and follow their progress
 	ScopeTrainingWrite Scope = "training:write" // start, cancel and delete training jobs
 	// ScopeAll holds every scope, including scopes added by later versions:
@@ -44,7 +46,7 @@ const (
 )
 
 // AllScopes lists every concrete scope.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeTrainingRead, ScopeTrainingWrite}
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeDatasetsRead, ScopeDatasetsWrite, ScopeTrainingRead, ScopeTrainingWrite}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"

@@ -665,6 +665,8 @@ func (d *Datasets) Sweep(ctx context.Context, grace time.Duration) ([]string, er
 				return removed, err
 			}
 		case e.IsDir() && ValidID(e.Name()):
+			// Judged before its versions are swept, which touches it.
+			datasetOld := old(path)
 			versions, err := os.ReadDir(path)
 			if err != nil {
 				return removed, err
@@ -684,10 +686,11 @@ func (d *Datasets) Sweep(ctx context.Context, grace time.Duration) ([]string, er
 				}
 			}
 			if _, err := d.store.Dataset(ctx, e.Name()); errors.Is(err, store.ErrNotFound) {
-				if rest, _ := os.ReadDir(path); len(rest) == 0 {
-					if err := remove(path); err != nil {
+				if rest, _ := os.ReadDir(path); len(rest) == 0 && datasetOld {
+					if err := os.Remove(path); err != nil {
 						return removed, err
 					}
+					removed = append(removed, path)
 				}
 			}
 		}

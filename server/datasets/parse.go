@@ -118,16 +118,20 @@ func checkUTF8(data []byte) *Error {
 // runeColumn turns a 1-based byte column on a 1-based line into a
 // 1-based character column.
 func runeColumn(data []byte, line, byteCol int) int {
-	start := 0
+	rest := fromLine(data, line)
+	return utf8.RuneCount(rest[:min(max(byteCol-1, 0), len(rest))]) + 1
+}
+
+// fromLine returns data from the start of a 1-based line.
+func fromLine(data []byte, line int) []byte {
 	for l := 1; l < line; l++ {
-		i := bytes.IndexByte(data[start:], '\n')
+		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			return byteCol
+			return nil
 		}
-		start += i + 1
+		data = data[i+1:]
 	}
-	end := min(start+max(byteCol-1, 0), len(data))
-	return utf8.RuneCount(data[start:end]) + 1
+	return data
 }
 
 // parseFile parses one file of a known format into t. label, when not
@@ -215,10 +219,13 @@ func csvError(data []byte, err error) error {
 	}
 	col := runeColumn(data, pe.Line, pe.Column)
 	switch {
-	case errors.Is(pe.Err, csv.ErrQuote) && pe.Line != pe.StartLine:
-		return at(pe.StartLine, 0, "unterminated quoted field (the quote opened on line %d is not closed by line %d)", pe.StartLine, pe.Line)
+	case errors.Is(pe.Err, csv.ErrQuote) && bytes.Count(fromLine(data, pe.StartLine), []byte{'"'})%2 == 1:
+		// An odd number of quotes from the field's line to the end: one
+		// is never closed, and the whole rest of the file was read as
+		// its value.
+		return at(pe.StartLine, 0, "unterminated quoted field (a quote opened on this line is never closed)")
 	case errors.Is(pe.Err, csv.ErrQuote):
-		return at(pe.Line, col, "unterminated quoted field, or a stray \" in a quoted field (write a quote inside quotes as \"\")")
+		return at(pe.Line, col, "a quoted field goes on after its closing quote, or holds a stray \" (write a quote inside quotes as \"\")")
 	case errors.Is(pe.Err, csv.ErrBareQuote):
 		return at(pe.Line, col, "a \" in an unquoted field (quote the field and double the quote: \"a \"\"b\"\"\")")
 	case errors.Is(pe.Err, csv.ErrFieldCount):

@@ -6,12 +6,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/secrets"
@@ -37,6 +39,8 @@ type Deps struct {
 	// registry; nil means local AI is off.
 	Accel  *accel.Supervisor
 	Models *accel.Models
+	// Datasets keeps uploaded datasets; nil answers 503.
+	Datasets *datasets.Datasets
 	// Training runs training jobs; nil means training is off.
 	Training *training.Manager
 }
@@ -71,6 +75,7 @@ func Register(api huma.API, d *Deps) {
 	registerRuns(api, d)
 	registerTriggers(api, d)
 	registerModels(api, d)
+	registerDatasets(api, d)
 	registerTraining(api, d)
 }
 
@@ -82,13 +87,27 @@ func Handler(d *Deps, maxBodyBytes int64) http.Handler {
 	Register(api, d)
 	mux.Handle("GET /docs", docsHandler())
 	mux.Handle("GET /docs/", docsHandler())
-	return limitBody(mux, maxBodyBytes)
+	return limitBody(mux, maxBodyBytes, datasetUploadLimit(d))
+}
+
+// datasetUploadLimit is the body limit of dataset uploads, which are
+// larger than anything else the API takes; 0 when there are none.
+func datasetUploadLimit(d *Deps) int64 {
+	if d.Datasets == nil {
+		return 0
+	}
+	return d.Datasets.Config().MaxUploadBytes + 1<<20 // the multipart framing
 }
 
 // limitBody caps every request body, multipart uploads included, before
-// anything buffers it.
-func limitBody(next http.Handler, n int64) http.Handler {
+// anything buffers it. Dataset uploads (POST under /v1/datasets) get
+// their own, larger cap when datasetMax is above n.
+func limitBody(next http.Handler, n, datasetMax int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := n
+		if datasetMax > n && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/datasets") {
+			n = datasetMax
+		}
 		if r.ContentLength > n {
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
