@@ -62,19 +62,22 @@ func (h Hyperparameters) Defaults() Hyperparameters {
 		h.Epochs = 10
 	}
 	if h.LearningRate == 0 {
-		h.LearningRate = 0.01
+		h.LearningRate = 0.02
 	}
 	if h.BatchSize == 0 {
-		h.BatchSize = 32
+		h.BatchSize = 64
 	}
 	if h.Seed == 0 {
 		h.Seed = 1
 	}
+	// The defaults were chosen on the SpamAssassin corpus on two CPU
+	// cores: 98.5% validation accuracy at ~5000 examples/s; 131072 × 32
+	// reached the same accuracy ten times slower (docs/training.md).
 	if h.EmbeddingDim == 0 {
-		h.EmbeddingDim = 32
+		h.EmbeddingDim = 16
 	}
 	if h.Buckets == 0 {
-		h.Buckets = 1 << 17
+		h.Buckets = 1 << 16
 	}
 	if h.Ngrams == 0 {
 		h.Ngrams = d.WordNgrams
@@ -86,7 +89,7 @@ func (h Hyperparameters) Defaults() Hyperparameters {
 		h.CharNgramMin, h.CharNgramMax = d.CharNgramMin, d.CharNgramMax
 	}
 	if h.MaxFeatures == 0 {
-		h.MaxFeatures = d.MaxFeatures
+		h.MaxFeatures = 256
 	}
 	if h.Patience == 0 {
 		h.Patience = 3

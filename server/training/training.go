@@ -84,7 +84,7 @@ type TrainingJobRequest struct {
 	DatasetID       string                   `json:"dataset_id" minLength:"1"`
 	DatasetVersion  int                      `json:"dataset_version" minimum:"1"`
 	ModelName       string                   `json:"model_name" minLength:"1" maxLength:"128" doc:"The name to register the trained model under (lower-case letters, digits, '.', '_', '-'). An existing registration of that name is replaced on success."`
-	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters,omitempty" doc:"Zero or missing fields take defaults: epochs 10, learning_rate 0.01, batch_size 32, seed 1, embedding_dim 32, buckets 131072, ngrams 2, char_ngram_min 3, char_ngram_max 5 (-1 and -1: none), max_features 512, patience 3 (0: never stop early)."`
+	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters,omitempty" doc:"Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 16, buckets 65536, ngrams 2, char_ngram_min 3, char_ngram_max 5 (-1 and -1: none), max_features 256, patience 3 (0: never stop early)."`
 }
 
 // Error is a request the manager refuses: Status is the HTTP status and
