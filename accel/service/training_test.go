@@ -100,7 +100,7 @@ func TestTrainingJobCancel(t *testing.T) {
 	t.Parallel()
 	f, spec := trainingFixture(t)
 	spec.Hyperparameters.Epochs = 1000
-	spec.Hyperparameters.Patience = 0
+	spec.Hyperparameters.Patience = -1
 	ctx := context.Background()
 	_, err := f.c.StartTraining(ctx, "long", spec)
 	require.NoError(t, err)

@@ -54,9 +54,9 @@ type Config struct {
 }
 
 // DefaultConfig is the configuration the trainer uses unless told
-// otherwise.
+// otherwise: single words, at most 512 per text (trainjob explains why).
 func DefaultConfig() Config {
-	return Config{WordNgrams: 2, CharNgramMin: 3, CharNgramMax: 5, MaxFeatures: 512}
+	return Config{WordNgrams: 1, MaxFeatures: 512}
 }
 
 // Validate reports the first field out of range, by its JSON name.

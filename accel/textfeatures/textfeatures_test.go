@@ -21,7 +21,7 @@ func TestTokensNormalise(t *testing.T) {
 
 func TestFeaturiseIsABag(t *testing.T) {
 	t.Parallel()
-	c := textfeatures.DefaultConfig()
+	c := textfeatures.Config{WordNgrams: 2, CharNgramMin: 3, CharNgramMax: 5, MaxFeatures: 512}
 	f := c.Featurise("Win cash now, win cash!")
 	require.Equal(t, len(f.IDs), len(f.Weights))
 	var sum float64
@@ -99,7 +99,7 @@ func FuzzFeaturise(f *testing.F) {
 	f.Add("Win cash now!")
 	f.Add("\xff\xfe<>")
 	f.Add(strings.Repeat("é", 1000))
-	c := textfeatures.DefaultConfig()
+	c := textfeatures.Config{WordNgrams: 3, CharNgramMin: 1, CharNgramMax: 6, MaxFeatures: 512}
 	f.Fuzz(func(t *testing.T, text string) {
 		got := c.Featurise(text)
 		if len(got.IDs) != len(got.Weights) || len(got.IDs) > c.MaxFeatures {

@@ -25,16 +25,18 @@ func TestHyperparametersValidate(t *testing.T) {
 		{trainjob.Hyperparameters{Ngrams: 9}, "ngrams"},
 		{trainjob.Hyperparameters{CharNgramMin: 4, CharNgramMax: 2}, "char_ngram_max"},
 		{trainjob.Hyperparameters{MaxFeatures: -5}, "max_features"},
-		{trainjob.Hyperparameters{Patience: -1}, "patience"},
+		{trainjob.Hyperparameters{Patience: -2}, "patience"},
 	} {
 		ferr := c.h.Defaults().Validate()
 		require.NotNil(t, ferr, "%+v", c.h)
 		require.Equal(t, c.field, ferr.Field, ferr.Message)
 	}
-	// -1 and -1 turn character n-grams off.
-	h := trainjob.Hyperparameters{CharNgramMin: -1, CharNgramMax: -1}.Defaults()
+	// Character n-grams are off unless asked for; -1 turns early stopping off.
+	h := trainjob.Hyperparameters{Patience: -1}.Defaults()
 	require.Zero(t, h.CharNgramMax)
+	require.Equal(t, -1, h.Patience)
 	require.Nil(t, h.Validate())
+	require.Nil(t, trainjob.Hyperparameters{CharNgramMin: 3, CharNgramMax: 5, Ngrams: 2}.Defaults().Validate())
 }
 
 func TestValidateSpec(t *testing.T) {

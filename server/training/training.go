@@ -80,11 +80,11 @@ type TrainingJob struct {
 
 // TrainingJobRequest is what a client gives to start a job.
 type TrainingJobRequest struct {
-	Task            string                   `json:"task" enum:"text_classification" doc:"text_classification: a fastText-style classifier (hashed word and character n-gram embeddings, linear head) trained from scratch."`
+	Task            string                   `json:"task,omitempty" enum:"text_classification" default:"text_classification" doc:"text_classification (the default): a fastText-style classifier (hashed word and character n-gram embeddings, linear head) trained from scratch."`
 	DatasetID       string                   `json:"dataset_id" minLength:"1"`
 	DatasetVersion  int                      `json:"dataset_version" minimum:"1"`
 	ModelName       string                   `json:"model_name" minLength:"1" maxLength:"128" doc:"The name to register the trained model under (lower-case letters, digits, '.', '_', '-'). An existing registration of that name is replaced on success."`
-	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters,omitempty" doc:"Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 16, buckets 65536, ngrams 2, char_ngram_min 3, char_ngram_max 5 (-1 and -1: none), max_features 256, patience 3 (0: never stop early)."`
+	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters,omitempty" doc:"Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 16, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, patience 3 (-1: never stop early)."`
 }
 
 // Error is a request the manager refuses: Status is the HTTP status and
@@ -320,6 +320,9 @@ func toJob(r store.TrainingJob) (*TrainingJob, error) {
 	}
 	if err := json.Unmarshal(r.Hyperparameters, &j.Hyperparameters); err != nil {
 		return nil, fmt.Errorf("training job %s: stored hyperparameters: %w", r.ID, err)
+	}
+	if len(r.Events) == 0 {
+		r.Events = []byte("[]") // a job not yet stored
 	}
 	if err := json.Unmarshal(r.Events, &j.Epochs); err != nil {
 		return nil, fmt.Errorf("training job %s: stored events: %w", r.ID, err)
