@@ -8,6 +8,8 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -187,8 +189,7 @@ func TestTrainSpamClassifierEndToEnd(t *testing.T) {
 		"input": map[string]any{"texts": texts}, "config": map[string]any{"model": "spam_classifier"}})
 	preds := inv["output"].(map[string]any)["predictions"].([]any)
 	require.Len(t, preds, len(texts))
-	cl, err := client.New("unix:" + after.Address)
-	require.NoError(t, err)
+	cl := nativeAccel(t, filepath.Join(dataDir, "training", jobID))
 	batch, err := res.Hyperparameters.Features().NewBatch(texts)
 	require.NoError(t, err)
 	shape := []int64{int64(batch.Rows), int64(batch.Width)}
@@ -203,6 +204,26 @@ func TestTrainSpamClassifierEndToEnd(t *testing.T) {
 			require.InDelta(t, native[i*len(res.Labels)+k], probs[label], 1e-6, "text %d label %s", i, label)
 		}
 	}
+}
+
+// nativeAccel starts a millrace-accel of the test's own (the server's
+// child takes a token the test does not know) serving the job folder's
+// model.onnx as spam_classifier, and returns its client.
+func nativeAccel(t *testing.T, jobDir string) *client.Client {
+	t.Helper()
+	models := t.TempDir()
+	require.NoError(t, os.Symlink(jobDir, filepath.Join(models, "spam_classifier")))
+	sock := filepath.Join(t.TempDir(), "native.sock")
+	cmd := exec.Command(acceltest.Binary(t), "-models", models, "-listen", "unix:"+sock, "-ort-lib", acceltest.Library(t), "-intra-op-threads", "1")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	cl, err := client.New("unix:" + sock)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return cl.Ready(context.Background()) == nil }, time.Minute, 20*time.Millisecond)
+	return cl
 }
 
 // waitAccel waits until the accelerator is ready after at least restarts
