@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/millrace/millrace/accel/trainjob"
 	"github.com/millrace/millrace/accel/training/trainingtest"
+	"github.com/millrace/millrace/accel/trainjob"
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/internal/acceltest"
@@ -163,17 +163,20 @@ func TestResumeAfterServerRestart(t *testing.T) {
 	v := s.importJSONL(t, "mail", synthetic(t, 400))
 	m1 := s.manager()
 	job, err := m1.Create(ctx, training.TrainingJobRequest{DatasetID: v.ID, DatasetVersion: v.Version, ModelName: "text_classifier",
-		Hyperparameters: trainjob.Hyperparameters{Epochs: 4, Patience: -1, MaxFeatures: 64, Buckets: 1 << 12}})
+		Hyperparameters: trainjob.Hyperparameters{Epochs: 30, Patience: -1, MaxFeatures: 64, Buckets: 1 << 12}})
 	require.NoError(t, err)
-	waitJob(t, m1, job.ID, func(j *training.TrainingJob) bool { return len(j.Epochs) >= 1 || finished(j) })
+	waitJob(t, m1, job.ID, func(j *training.TrainingJob) bool { return len(j.Epochs) >= 1 })
 	m1.Stop()
+	stopped, err := m1.Get(ctx, job.ID)
+	require.NoError(t, err)
+	require.Equal(t, trainjob.StateRunning, stopped.State, "the server stopped with the job unfinished")
 
 	m2 := s.manager()
 	require.NoError(t, m2.Start(ctx))
 	defer m2.Stop()
 	j := waitJob(t, m2, job.ID, finished)
 	require.Equal(t, trainjob.StateSucceeded, j.State, j.Error)
-	require.Len(t, j.Epochs, 4)
+	require.Len(t, j.Epochs, 30)
 	require.NotNil(t, j.Result)
 	require.GreaterOrEqual(t, j.Result.ValidationAccuracy, 0.9)
 
