@@ -124,6 +124,7 @@ bench: modules
 bench-accel: accel-deps
 	cd accel && $(GO) test -run '^$$' -bench . -benchtime 20x -count $(BENCH_COUNT) -timeout 60m ./service/ | tee ../build/bench-accel.txt
 	$(GO) test -run '^$$' -bench ModuleInference -benchtime 10x -count $(BENCH_COUNT) -timeout 60m ./server/accel/ | tee -a build/bench-accel.txt
+	$(GO) test -run '^$$' -bench 'TrainSpam|ClassifyNode' -benchtime 3x -count $(BENCH_COUNT) -timeout 60m ./server/training/ | tee -a build/bench-accel.txt
 
 # Load benchmark (BENCHMARKS.md): a sync webhook running a 3-node workflow
 # of built-in modules, LOAD_CLIENTS clients for LOAD_DURATION, on SQLite and
@@ -160,6 +161,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseZip -fuzztime $(FUZZTIME) ./server/datasets/
 	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime $(FUZZTIME) ./server/datasets/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
+	cd accel && $(GO) test -run '^$$' -fuzz FuzzFeaturise -fuzztime $(FUZZTIME) ./textfeatures/
+	cd accel && $(GO) test -run '^$$' -fuzz FuzzStartRequest -fuzztime $(FUZZTIME) ./trainjob/
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:

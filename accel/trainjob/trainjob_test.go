@@ -1,6 +1,7 @@
 package trainjob_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -44,4 +45,29 @@ func TestValidateSpec(t *testing.T) {
 	require.Nil(t, trainjob.ValidateSpec(trainjob.Spec{Task: trainjob.TaskTextClassification}))
 	require.Equal(t, "task", trainjob.ValidateSpec(trainjob.Spec{Task: "lora"}).Field)
 	require.Equal(t, "hyperparameters.epochs", trainjob.ValidateSpec(trainjob.Spec{Task: trainjob.TaskTextClassification, Hyperparameters: trainjob.Hyperparameters{Epochs: -2}}).Field)
+}
+
+// FuzzStartRequest decodes what a client of the accel service sends
+// (POST /v2/training/jobs) and validates it: no input may panic, and an
+// accepted spec's hyperparameters stay within bounds.
+func FuzzStartRequest(f *testing.F) {
+	f.Add([]byte(`{"id":"j","spec":{"task":"text_classification","hyperparameters":{"epochs":3}}}`))
+	f.Add([]byte(`{"spec":{"task":"text_classification","hyperparameters":{"buckets":4194304,"embedding_dim":512,"char_ngram_min":6,"char_ngram_max":6,"patience":-1}}}`))
+	f.Add([]byte(`{"spec":{"hyperparameters":{"learning_rate":1e309}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req trainjob.StartRequest
+		if json.Unmarshal(data, &req) != nil {
+			return
+		}
+		if trainjob.ValidateSpec(req.Spec) != nil {
+			return
+		}
+		h := req.Spec.Hyperparameters.Defaults()
+		if h.Epochs < 1 || h.BatchSize < 1 || h.Buckets < trainjob.MinBuckets || h.Buckets*h.EmbeddingDim > 64<<20 || h.MaxFeatures < 1 || !(h.LearningRate > 0) {
+			t.Fatalf("accepted out-of-range hyperparameters %+v", h)
+		}
+		if h.Features().Validate() != nil {
+			t.Fatalf("accepted an invalid featuriser %+v", h.Features())
+		}
+	})
 }
