@@ -75,7 +75,7 @@ func setup(tb testing.TB) *stack {
 }
 
 func (s *stack) manager() *training.Manager {
-	m := training.New(s.db, s.sup, s.models, s.datasets, training.Config{Dir: filepath.Join(s.dir, "training"), Retry: 50 * time.Millisecond})
+	m := training.New(s.db, s.sup, s.models, s.datasets, training.Config{Dir: filepath.Join(s.dir, "training"), Retry: 50 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
 	s.datasets.InUse = m.InUse
 	return m
 }
