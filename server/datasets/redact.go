@@ -48,10 +48,9 @@ func newRedactor(kinds []string) (*redactor, error) {
 
 func (r *redactor) apply(s string) string {
 	if slices.Contains(r.kinds, RedactEmail) {
-		s = emailPattern.ReplaceAllStringFunc(s, func(string) string {
-			r.counts[RedactEmail]++
-			return "[email]"
-		})
+		var n int
+		s, n = redactEmails(s)
+		r.counts[RedactEmail] += n
 	}
 	if slices.Contains(r.kinds, RedactIP) {
 		var n int
@@ -70,6 +69,52 @@ func (r *redactor) apply(s string) string {
 // with at least one dot and an alphabetic top-level label, so that
 // "user@host" and "@handles" stay.
 var emailPattern = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}`)
+
+func isLocalByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+/=?^_{|}~-.", c) >= 0
+}
+
+func isDomainByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+}
+
+// redactEmails replaces what emailPattern matches. The pattern runs only
+// on the window around each @ (the run of local-part characters before
+// it and of domain characters after it): the same matches, without
+// running a regular expression over all of a long text.
+func redactEmails(s string) (string, int) {
+	var b strings.Builder
+	n, last := 0, 0
+	for i := 0; i < len(s); {
+		at := strings.IndexByte(s[i:], '@')
+		if at < 0 {
+			break
+		}
+		at += i
+		start := at
+		for start > last && isLocalByte(s[start-1]) {
+			start--
+		}
+		end := at + 1
+		for end < len(s) && isDomainByte(s[end]) {
+			end++
+		}
+		loc := emailPattern.FindStringIndex(s[start:end])
+		if loc == nil {
+			i = at + 1
+			continue
+		}
+		b.WriteString(s[last : start+loc[0]])
+		b.WriteString("[email]")
+		last, i = start+loc[1], start+loc[1]
+		n++
+	}
+	if n == 0 {
+		return s, 0
+	}
+	b.WriteString(s[last:])
+	return b.String(), n
+}
 
 func isIPByte(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.'
@@ -142,25 +187,52 @@ func redactIPs(s string) (string, int) {
 	return b.String(), n
 }
 
-// phoneCandidate finds digit runs with the separators phone numbers are
-// written with; phoneLike then decides.
-var phoneCandidate = regexp.MustCompile(`\+?\(?\d[\d ().-]{5,22}\d`)
+// nextPhoneCandidate finds, from pos, the next run that
+// `\+?\(?\d[\d ().-]{5,22}\d` would match (leftmost, greedy): digits with
+// the separators phone numbers are written with. phoneLike then decides.
+// A hand-written scan, as a regular expression without a literal prefix
+// tries every position of the text.
+func nextPhoneCandidate(s string, pos int) (int, int, bool) {
+	isDigit := func(i int) bool { return i < len(s) && s[i] >= '0' && s[i] <= '9' }
+	for i := pos; i < len(s); i++ {
+		j := i
+		if s[j] == '+' {
+			j++
+		}
+		if j < len(s) && s[j] == '(' {
+			j++
+		}
+		if !isDigit(j) {
+			continue
+		}
+		end := -1
+		for k := j + 1; k < len(s) && k-(j+1) < 23 && strings.IndexByte("0123456789 ().-", s[k]) >= 0; k++ {
+			if isDigit(k) && k-(j+1) >= 5 {
+				end = k + 1
+			}
+		}
+		if end > 0 {
+			return i, end, true
+		}
+	}
+	return 0, 0, false
+}
 
 // redactPhones replaces phone numbers: 7 to 15 digits, written with a
 // leading +, an area code in parentheses, or groups split by single
 // spaces, dots or hyphens (+1 555 123 4567, (555) 123-4567, 555.123.4567,
-// +44 20 7946 0958, 1-800-555-0199, +4915112345678). Dates (2002-08-22,
-// 22.08.2002), thousands (1 000 000), bare digit runs (order numbers,
+// +44 20 7946 0958, 1-800-555-0199, +4915112345678), with one kind of
+// separator. Dates (2002-08-22, 22.08.2002), ranges (1997-2002,
+// 28.00-35.00), thousands (1 000 000), bare digit runs (order numbers,
 // timestamps) and numbers inside words or longer dotted numbers stay.
 func redactPhones(s string) (string, int) {
 	var b strings.Builder
 	n, last, pos := 0, 0, 0
 	for pos < len(s) {
-		loc := phoneCandidate.FindStringIndex(s[pos:])
-		if loc == nil {
+		start, end, ok := nextPhoneCandidate(s, pos)
+		if !ok {
 			break
 		}
-		start, end := pos+loc[0], pos+loc[1]
 		cand := s[start:end]
 		if phoneLike(cand) && !isWordBefore(s, start) && !numberGoesOn(s, start, end) {
 			b.WriteString(s[last:start])
@@ -263,6 +335,24 @@ func phoneLike(c string) bool {
 		if len(g) < 2 || len(g) > 4 {
 			return false
 		}
+	}
+	// One kind of separator (ranges such as 28.00-35.00 and a date before
+	// a time mix them); a country code and an area code in parentheses
+	// may be set off differently: +1 512-374-0500, (555) 123-4567.
+	var rest []byte
+	for i, c := range seps {
+		if c != ')' && !(plus && i == 0) {
+			rest = append(rest, c)
+		}
+	}
+	for _, c := range rest {
+		if c != rest[0] {
+			return false
+		}
+	}
+	// Ranges: 1997-2002, 4852-4852, ISSN 1470-1448.
+	if len(groups) == 2 && !plus && !paren && seps[0] == '-' && len(groups[0]) == 4 && len(groups[1]) == 4 {
+		return false
 	}
 	if !plus && !paren {
 		// Dates: 2002-08-22, 22.08.2002, 8-22-2002.

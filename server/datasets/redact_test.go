@@ -43,6 +43,12 @@ func TestRedact(t *testing.T) {
 		{"id 5551234567 stays", "id 5551234567 stays"},
 		{"short 555-12 stays", "short 555-12 stays"},
 		{"ISBN978-3-16-148410-0", "ISBN978-3-16-148410-0"},
+		{"(c) 1997-2002, ISSN 1470-1448, 4852-4852", "(c) 1997-2002, ISSN 1470-1448, 4852-4852"},
+		{"HorizSync 28.00-35.00", "HorizSync 28.00-35.00"},
+		{"From jm 2002-09-02 14:58 --", "From jm 2002-09-02 14:58 --"},
+		{"work: +1.949.833.2800 | +1 512-374-0500", "work: [phone] | [phone]"},
+		{"Phone : +34 936 00 23 23", "Phone : [phone]"},
+		{"Voice: (620) 235-4606 Fax: (620) 235-4545", "Voice: [phone] Fax: [phone]"},
 		// Mixed: the address's digits are not a phone number.
 		{"mail 555.123.4567@example.com from 192.168.1.20", "mail [email] from [ip]"},
 	}

@@ -44,11 +44,15 @@ func Normalize(s string) string {
 // duplicates (after normalisation) all land on one side, so validation
 // accuracy is not inflated by examples also seen in training.
 func InValidation(seed int64, fraction float64, text string) bool {
+	return inValidation(seed, fraction, Normalize(text))
+}
+
+func inValidation(seed int64, fraction float64, normalized string) bool {
 	h := sha256.New()
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(seed))
 	h.Write(b[:])
-	h.Write([]byte(Normalize(text)))
+	h.Write([]byte(normalized))
 	sum := h.Sum(nil)
 	// The top 53 bits as a uniform number in [0, 1).
 	u := float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53)
@@ -71,14 +75,16 @@ type Stats struct {
 	Redactions map[string]int `json:"redactions,omitempty"`
 }
 
-func statsOf(ex []Example) Stats {
+// statsOf computes the statistics of examples; normalized holds their
+// texts' Normalize forms.
+func statsOf(ex []Example, normalized []string) Stats {
 	st := Stats{ClassBalance: map[string]int{}}
 	first := map[string]string{}
 	chars := 0
-	for _, e := range ex {
+	for i, e := range ex {
 		st.ClassBalance[e.Label]++
 		chars += utf8.RuneCountInString(e.Text)
-		n := Normalize(e.Text)
+		n := normalized[i]
 		if l, ok := first[n]; ok {
 			st.Duplicates++
 			if l != e.Label {

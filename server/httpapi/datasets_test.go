@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -172,4 +173,27 @@ func TestSpamCorpusThroughTheAPI(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("naive Bayes baseline on the redacted split: accuracy %.4f on %d validation rows", res.Accuracy, res.ValidationRows)
 	require.Greater(t, res.Accuracy, 0.95)
+}
+
+// Dataset uploads have their own body limit, above the one for
+// everything else.
+func TestDatasetUploadsHaveTheirOwnBodyLimit(t *testing.T) {
+	t.Parallel()
+	var deps *httpapi.Deps
+	f := setupWith(t, func(d *httpapi.Deps) {
+		d.Datasets = datasets.New(d.Store, datasets.Config{Dir: filepath.Join(t.TempDir(), "datasets"), MaxUploadBytes: 4 << 20})
+		deps = d
+	})
+	small := httptest.NewServer(httpapi.Handler(deps, 64<<10))
+	t.Cleanup(small.Close)
+	f.srv = small
+
+	data := append([]byte("text,label\n"), bytes.Repeat([]byte("a sentence of some length,spam\nanother sentence,ham\n"), 4000)...)
+	require.Greater(t, len(data), 64<<10)
+	r := f.uploadDataset(t, f.admin, "/v1/datasets", "big.csv", data)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	r = f.do(t, f.admin, http.MethodPost, "/v1/workflows", bytes.NewReader(data), "application/json")
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.status, "other operations keep the general limit")
+	r = f.uploadDataset(t, f.admin, "/v1/datasets", "huge.csv", bytes.Repeat(data, 30))
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.status, "over the dataset limit")
 }

@@ -37,6 +37,8 @@ type Model struct {
 	// training texts of that label.
 	counts map[string][]float64
 	totals []float64 // tokens per label
+	// logLikelihood[token][label index] is log P(token | label).
+	logLikelihood map[string][]float64
 }
 
 // Train fits a model to labelled examples.
@@ -67,6 +69,17 @@ func Train(examples []datasets.Example) *Model {
 	for c := range m.Labels {
 		m.logPrior[c] = math.Log(docs[c] / float64(len(examples)))
 	}
+	// The smoothed log likelihoods, computed once rather than per
+	// prediction.
+	v := float64(len(m.counts))
+	m.logLikelihood = make(map[string][]float64, len(m.counts))
+	for tok, row := range m.counts {
+		ll := make([]float64, len(row))
+		for c := range row {
+			ll[c] = math.Log((row[c] + 1) / (m.totals[c] + v))
+		}
+		m.logLikelihood[tok] = ll
+	}
 	return m
 }
 
@@ -78,14 +91,9 @@ func (m *Model) Vocabulary() int { return len(m.counts) }
 // the log posterior up to a constant shared by all labels.
 func (m *Model) LogScores(text string) []float64 {
 	scores := slices.Clone(m.logPrior)
-	v := float64(len(m.counts))
 	for _, tok := range Tokenize(text) {
-		row := m.counts[tok]
-		if row == nil {
-			continue
-		}
-		for c := range scores {
-			scores[c] += math.Log((row[c] + 1) / (m.totals[c] + v))
+		for c, ll := range m.logLikelihood[tok] { // none for unknown tokens
+			scores[c] += ll
 		}
 	}
 	return scores

@@ -14,12 +14,11 @@ import (
 
 	"github.com/millrace/millrace/migrations"
 	"github.com/millrace/millrace/server/store"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // DB is a store.Store on one SQLite file.
 type DB struct {
-	db *conn
+	db *sql.DB
 }
 
 var _ store.Store = (*DB)(nil)
@@ -35,7 +34,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// retention deletes runs. The pragma takes effect on a new database;
 	// an older one is converted below.
 	dsn += "&_pragma=auto_vacuum(INCREMENTAL)"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +42,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// single connection makes every transaction serialisable without
 	// SQLITE_BUSY retries (River's SQLite driver asks for the same).
 	db.SetMaxOpenConns(1)
-	s := &DB{db: &conn{DB: db, stmts: map[string]*sql.Stmt{}}}
+	s := &DB{db: db}
 	if err := s.useIncrementalVacuum(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -57,7 +56,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // SQL returns the underlying pool, for River's SQLite driver, which keeps
 // its job tables in the same database.
-func (s *DB) SQL() *sql.DB { return s.db.DB }
+func (s *DB) SQL() *sql.DB { return s.db }
 
 // Ping checks that the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
