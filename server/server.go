@@ -31,6 +31,7 @@ import (
 	"github.com/millrace/millrace/server/store"
 	"github.com/millrace/millrace/server/store/postgres"
 	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/millrace/millrace/server/training"
 	"github.com/millrace/millrace/server/trigger"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -156,6 +157,16 @@ func Run(ctx context.Context, cfg Config) error {
 	} else if len(removed) > 0 {
 		slog.Info("removed unfinished dataset imports", "paths", removed)
 	}
+
+	// Training jobs run on the accelerator child and read dataset
+	// versions from the data dir; their drivers stop before the child.
+	trainer := training.New(db, supervisor, models, sets, training.Config{Dir: filepath.Join(cfg.DataDir, "training")})
+	sets.InUse = trainer.InUse
+	if err := trainer.Start(ctx); err != nil {
+		return err
+	}
+	defer trainer.Stop()
+
 	if err := c.startQueue(ctx); err != nil {
 		return err
 	}
@@ -187,7 +198,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer backups.Stop()
 
 	var ready atomic.Bool
-	api := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: c.workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Audit: auditLog, Backups: backups, RotateKey: rotateKey},
+	api := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: c.workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Training: trainer, Audit: auditLog, Backups: backups, RotateKey: rotateKey},
 		reg.Config().MaxModuleBytes+(1<<20))
 	metricsHandler := c.metrics.Handler(metrics.Guard{Token: cfg.MetricsToken, Authorize: func(ctx context.Context, authz string) bool {
 		tok, err := tokens.Verify(ctx, authz)

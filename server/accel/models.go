@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +21,7 @@ import (
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/accel/client"
 	"github.com/millrace/millrace/accel/oip"
+	"github.com/millrace/millrace/accel/trainjob"
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/store"
 )
@@ -70,6 +72,44 @@ type Model struct {
 	Outputs       []Tensor `json:"outputs,omitempty" doc:"The model's outputs, in the order get_output numbers them."`
 	MetadataError string   `json:"metadata_error,omitempty" doc:"Why inputs and outputs are missing: the accelerator is not ready, or the model does not load."`
 	Parts         []*Model `json:"parts,omitempty" doc:"A pipeline's networks, each loadable as NAME/PART (NAME/unet, …) by a module granted NAME, with their inputs and outputs. Only when getting one model."`
+	// Training is set for a model a training job produced (and that is
+	// still registered from that job's files).
+	Training *Lineage `json:"training,omitempty" doc:"Where a trained model came from and how good it is: the training job, its dataset version, hyperparameters and metrics."`
+}
+
+// Lineage is a trained model's origin and metrics.
+type Lineage struct {
+	JobID           string                   `json:"job_id"`
+	Task            string                   `json:"task"`
+	DatasetID       string                   `json:"dataset_id"`
+	DatasetVersion  int                      `json:"dataset_version"`
+	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters"`
+	Metrics         trainjob.JobResult       `json:"metrics" doc:"The best epoch's validation accuracy, the training loss, epochs run, examples and labels."`
+	TrainedAt       *time.Time               `json:"trained_at,omitempty"`
+}
+
+// lineage finds the succeeded training job whose files rec serves.
+func (m *Models) lineage(ctx context.Context, rec store.Model) *Lineage {
+	if rec.Path == "" {
+		return nil
+	}
+	jobs, err := m.store.ListTrainingJobs(ctx, store.TrainingJobFilter{ModelName: rec.Name})
+	if err != nil {
+		slog.Warn("reading a model's training job", "model", rec.Name, "err", err)
+		return nil
+	}
+	for _, j := range jobs {
+		if j.State != trainjob.StateSucceeded || filepath.Clean(j.OutputDir) != rec.Path || j.Result == nil {
+			continue
+		}
+		l := &Lineage{JobID: j.ID, Task: j.Task, DatasetID: j.DatasetID, DatasetVersion: j.DatasetVersion, TrainedAt: j.FinishedAt}
+		if json.Unmarshal(j.Hyperparameters, &l.Hyperparameters) != nil || json.Unmarshal(j.Result, &l.Metrics) != nil {
+			return nil
+		}
+		l.Metrics.ModelPath = ""
+		return l
+	}
+	return nil
 }
 
 // Tensor describes one input or output of a model.
@@ -290,7 +330,9 @@ func (m *Models) List(ctx context.Context) ([]*Model, error) {
 	m.mu.Unlock()
 	out := make([]*Model, 0, len(all))
 	for _, rec := range all {
-		out = append(out, toModel(rec))
+		md := toModel(rec)
+		md.Training = m.lineage(ctx, rec)
+		out = append(out, md)
 	}
 	return out, nil
 }
@@ -319,6 +361,7 @@ func (m *Models) Get(ctx context.Context, name string) (*Model, error) {
 		}
 		return out, nil
 	}
+	out.Training = m.lineage(ctx, rec)
 	md, _, err := m.metadata(ctx, rec, rec.Name)
 	if err != nil {
 		out.MetadataError = err.Error()

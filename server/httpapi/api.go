@@ -22,6 +22,7 @@ import (
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store"
+	"github.com/millrace/millrace/server/training"
 	"github.com/millrace/millrace/server/trigger"
 )
 
@@ -55,6 +56,8 @@ type Deps struct {
 	// RotateKey re-encrypts every secret under a new key file; nil when
 	// the key comes from the environment (answers 409).
 	RotateKey func(context.Context) (int, error)
+	// Training runs training jobs; nil means training is off.
+	Training *training.Manager
 }
 
 const (
@@ -111,6 +114,7 @@ func Register(api huma.API, d *Deps) {
 	registerModels(api, d)
 	registerDatasets(api, d)
 	registerBackups(api, d)
+	registerTraining(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a

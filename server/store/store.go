@@ -245,6 +245,34 @@ type DatasetVersion struct {
 	CreatedAt time.Time
 }
 
+// TrainingJob is a model being trained, or trained, on a dataset version
+// (server/training). Hyperparameters, Events and Result are JSON.
+type TrainingJob struct {
+	ID              string // tj_ + hex
+	Task            string
+	DatasetID       string
+	DatasetVersion  int
+	ModelName       string
+	Hyperparameters json.RawMessage
+	State           string // queued, running, succeeded, failed, cancelled
+	Error           string
+	Events          json.RawMessage // an array, one object per finished epoch
+	Result          json.RawMessage // nil until it succeeded
+	OutputDir       string
+	CreatedAt       time.Time
+	StartedAt       *time.Time
+	FinishedAt      *time.Time
+}
+
+// TrainingJobFilter narrows ListTrainingJobs; zero fields match all.
+type TrainingJobFilter struct {
+	DatasetID      string
+	DatasetVersion int // with DatasetID
+	ModelName      string
+	// Unfinished keeps queued and running jobs only.
+	Unfinished bool
+}
+
 // Store is everything the server keeps durably.
 type Store interface {
 	// Ping checks that the database answers.
@@ -443,4 +471,20 @@ type Store interface {
 	// DeleteDatasetVersion removes one version; the dataset stays, even
 	// with no version left.
 	DeleteDatasetVersion(ctx context.Context, id string, version int) error
+
+	// CreateTrainingJob stores a new job; ErrConflict when the id exists.
+	CreateTrainingJob(ctx context.Context, j TrainingJob) error
+	TrainingJob(ctx context.Context, id string) (TrainingJob, error)
+	// ListTrainingJobs lists jobs newest first (by id, which sorts by
+	// creation).
+	ListTrainingJobs(ctx context.Context, f TrainingJobFilter) ([]TrainingJob, error)
+	// UpdateTrainingJob stores a job's state, error, events, result and
+	// times if the stored job has not finished, and reports whether it
+	// did: a job cancelled meanwhile stays cancelled.
+	UpdateTrainingJob(ctx context.Context, j TrainingJob) (bool, error)
+	// CancelTrainingJob marks a queued or running job cancelled and
+	// reports whether it was one.
+	CancelTrainingJob(ctx context.Context, id string, at time.Time) (bool, error)
+	// DeleteTrainingJob removes a job's row.
+	DeleteTrainingJob(ctx context.Context, id string) error
 }

@@ -27,7 +27,7 @@ var (
 		"testguests/random", "testguests/noop", "testguests/hello", "testguests/porter", "testguests/flaky",
 		"testguests/counter", "testguests/initloop", "testguests/nnuser", "testguests/snoop",
 		// built-in modules
-		"echo", "json_transform", "http_request", "text_template", "kv_counter", "ocr", "stable_diffusion_xl",
+		"echo", "json_transform", "http_request", "text_template", "kv_counter", "ocr", "stable_diffusion_xl", "text_classify",
 	}
 )
 

@@ -405,6 +405,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	exerciseArtifacts(t, newStore)
 	exerciseModels(t, newStore)
 	exerciseDatasets(t, newStore)
+	exerciseTrainingJobs(t, newStore)
 
 	t.Run("ErrorsWrap", func(t *testing.T) {
 		t.Parallel()
