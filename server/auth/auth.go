@@ -55,7 +55,7 @@ const (
 	// ScopeSecretsAdmin rotates the key secrets are sealed with.
 	ScopeSecretsAdmin Scope = "secrets:admin"
 	// ScopeMetricsRead scrapes /metrics from a non-loopback address.
-	ScopeMetricsRead Scope = "metrics:read"
+	ScopeMetricsRead   Scope = "metrics:read"
 	ScopeTrainingRead  Scope = "training:read"  // list training jobs and follow their progress
 	ScopeTrainingWrite Scope = "training:write" // start, cancel and delete training jobs
 	// ScopeAll holds every scope, including scopes added by later versions:
