@@ -154,7 +154,29 @@ type accelObserver struct {
 
 // Accel wraps the accelerator the tensor ABI calls so that its requests
 // are timed and its errors counted.
-func (m *Metrics) Accel(next sandbox.Accel) sandbox.Accel { return &accelObserver{next, m} }
+// What next offers beyond sandbox.Accel (pipeline files) stays offered:
+// the tensor ABI finds it by type assertion.
+func (m *Metrics) Accel(next sandbox.Accel) sandbox.Accel {
+	obs := &accelObserver{next, m}
+	if files, ok := next.(sandbox.AccelFiles); ok {
+		return &accelFilesObserver{obs, files}
+	}
+	return obs
+}
+
+// accelFilesObserver is an accelObserver over an accelerator that also
+// serves pipeline files.
+type accelFilesObserver struct {
+	*accelObserver
+	files sandbox.AccelFiles
+}
+
+func (a *accelFilesObserver) ModelFile(ctx context.Context, model, path string) ([]byte, error) {
+	start := time.Now()
+	b, err := a.files.ModelFile(ctx, model, path)
+	a.m.observeAccel("model_file", start, err)
+	return b, err
+}
 
 func (a *accelObserver) LoadModel(ctx context.Context, name string) (*sandbox.AccelModel, error) {
 	start := time.Now()

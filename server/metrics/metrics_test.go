@@ -87,3 +87,24 @@ func TestAccelErrors(t *testing.T) {
 	require.Contains(t, body, `millrace_accel_errors_total{op="load",reason="not_found",role="serve"} 1`)
 	require.Contains(t, body, `millrace_accel_request_duration_seconds_count{op="load",role="serve"} 2`)
 }
+
+type filesAccel struct{ failingAccel }
+
+func (filesAccel) ModelFile(_ context.Context, model, path string) ([]byte, error) {
+	return []byte(model + "/" + path), nil
+}
+
+// Wrapping keeps what the accelerator offers beyond sandbox.Accel: the
+// tensor ABI asks for pipeline files by type assertion, and a wrapper
+// that hid them made every SDXL run fail with unsupported_operation.
+func TestAccelKeepsPipelineFiles(t *testing.T) {
+	t.Parallel()
+	m := metrics.New("serve")
+	files, ok := m.Accel(filesAccel{}).(sandbox.AccelFiles)
+	require.True(t, ok, "the wrapper hides ModelFile")
+	b, err := files.ModelFile(context.Background(), "sdxl", "model_index.json")
+	require.NoError(t, err)
+	require.Equal(t, "sdxl/model_index.json", string(b))
+	_, ok = m.Accel(failingAccel{}).(sandbox.AccelFiles)
+	require.False(t, ok, "the wrapper offers ModelFile its accelerator lacks")
+}
