@@ -68,6 +68,8 @@ func Register(api huma.API, d *Deps) {
 	registerRuns(api, d)
 	registerTriggers(api, d)
 	registerModels(api, d)
+	registerSessions(api, d)
+	registerEditorHelpers(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a
@@ -78,6 +80,7 @@ func Handler(d *Deps, maxBodyBytes int64) http.Handler {
 	Register(api, d)
 	mux.Handle("GET /docs", docsHandler())
 	mux.Handle("GET /docs/", docsHandler())
+	mux.Handle("GET /", consoleHandler())
 	return limitBody(mux, maxBodyBytes)
 }
 
@@ -109,7 +112,11 @@ func authMiddleware(api huma.API, tokens *auth.Tokens) func(huma.Context, func(h
 			next(ctx)
 			return
 		}
-		tok, err := tokens.Verify(ctx.Context(), ctx.Header("Authorization"))
+		tok, err := verifyCaller(ctx, tokens)
+		if err == errCSRF {
+			huma.WriteErr(api, ctx, http.StatusForbidden, errCSRF.Error())
+			return
+		}
 		if err != nil {
 			if err != auth.ErrUnauthenticated {
 				slog.ErrorContext(ctx.Context(), "token lookup failed", "err", err)

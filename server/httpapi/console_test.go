@@ -1,0 +1,168 @@
+package httpapi_test
+
+import (
+	"io"
+	"io/fs"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/millrace/millrace/web"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConsoleIsServedWithClientRoutes(t *testing.T) {
+	t.Parallel()
+	_, err := fs.Stat(web.Dist, "dist/index.html")
+	require.NoError(t, err, "the console is not built in: run make web")
+	f := setup(t)
+
+	root := f.do(t, "", http.MethodGet, "/", nil, "")
+	require.Equal(t, http.StatusOK, root.status)
+	require.Contains(t, string(root.body), `<div id="root">`)
+	require.Equal(t, "no-cache", root.header.Get("Cache-Control"))
+	require.Contains(t, root.header.Get("Content-Security-Policy"), "default-src 'self'")
+
+	// A route of the app (a reload on /runs/…) gets the same page.
+	route := f.do(t, "", http.MethodGet, "/runs/run_123", nil, "")
+	require.Equal(t, http.StatusOK, route.status)
+	require.Equal(t, root.body, route.body)
+
+	// Every file the page names is served from here, with a long cache.
+	assets := regexp.MustCompile(`(?:src|href)="(/assets/[^"]+)"`).FindAllStringSubmatch(string(root.body), -1)
+	require.NotEmpty(t, assets)
+	for _, m := range assets {
+		a := f.do(t, "", http.MethodGet, m[1], nil, "")
+		require.Equal(t, http.StatusOK, a.status, m[1])
+		require.Contains(t, a.header.Get("Cache-Control"), "immutable", m[1])
+	}
+
+	// A missing file is a 404, not the page (a stale tab asking for an
+	// old bundle must fail loudly), and so is an unknown API path.
+	require.Equal(t, http.StatusNotFound, f.do(t, "", http.MethodGet, "/assets/gone-1234.js", nil, "").status)
+	api := f.do(t, "", http.MethodGet, "/v1/no-such-thing", nil, "")
+	require.Equal(t, http.StatusNotFound, api.status)
+	require.Equal(t, "application/problem+json", api.header.Get("Content-Type"))
+
+	// The API reference still works beside the console.
+	require.Equal(t, http.StatusOK, f.do(t, "", http.MethodGet, "/docs", nil, "").status)
+	require.Equal(t, http.StatusOK, f.do(t, "", http.MethodGet, "/openapi.json", nil, "").status)
+}
+
+// cookieDo sends a request with a session cookie and, if given, a CSRF
+// token, and no Authorization header.
+func (f *fixture) cookieDo(t *testing.T, cookie *http.Cookie, csrf, method, path, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	if csrf != "" {
+		req.Header.Set("X-CSRF-Token", csrf)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	buf, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return response{res.StatusCode, res.Header, buf}
+}
+
+func TestSessionSignInAndCSRF(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+
+	bad := f.cookieDo(t, nil, "", http.MethodPost, "/v1/auth/login", `{"token":"mr_wrong"}`)
+	require.Equal(t, http.StatusUnauthorized, bad.status)
+	require.Contains(t, string(bad.body), "body.token")
+	none := f.cookieDo(t, nil, "", http.MethodPost, "/v1/auth/login", `{"username":"ada","password":"x"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, none.status)
+
+	login := f.cookieDo(t, nil, "", http.MethodPost, "/v1/auth/login", `{"token":"`+f.admin+`"}`)
+	require.Equal(t, http.StatusOK, login.status, string(login.body))
+	info := login.json(t)
+	require.Equal(t, "admin", info["role"])
+	require.Equal(t, []any{"*"}, info["scopes"])
+	csrf := info["csrf_token"].(string)
+	require.NotEmpty(t, csrf)
+	var cookie *http.Cookie
+	for _, c := range (&http.Response{Header: login.header}).Cookies() {
+		if c.Name == "millrace_session" {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie)
+	require.True(t, cookie.HttpOnly)
+	require.Equal(t, http.SameSiteStrictMode, cookie.SameSite)
+
+	// Safe requests need only the cookie.
+	require.Equal(t, http.StatusOK, f.cookieDo(t, cookie, "", http.MethodGet, "/v1/modules", "").status)
+	me := f.cookieDo(t, cookie, "", http.MethodGet, "/v1/auth/me", "")
+	require.Equal(t, http.StatusOK, me.status)
+	require.Equal(t, csrf, me.json(t)["csrf_token"])
+
+	// Unsafe ones also need the CSRF token: a forged cross-site form
+	// cannot know it.
+	put := `{"value":"s3cret"}`
+	forged := f.cookieDo(t, cookie, "", http.MethodPut, "/v1/secrets/db", put)
+	require.Equal(t, http.StatusForbidden, forged.status)
+	require.Contains(t, string(forged.body), "X-CSRF-Token")
+	require.Equal(t, http.StatusForbidden, f.cookieDo(t, cookie, "wrong", http.MethodPut, "/v1/secrets/db", put).status)
+	require.Equal(t, http.StatusNoContent, f.cookieDo(t, cookie, csrf, http.MethodPut, "/v1/secrets/db", put).status)
+
+	// A token with fewer scopes gives a session with fewer rights.
+	_, viewer, err := f.tokens.Issue(t.Context(), "viewer", []string{"modules:read"})
+	require.NoError(t, err)
+	vlogin := f.cookieDo(t, nil, "", http.MethodPost, "/v1/auth/login", `{"token":"`+viewer+`"}`)
+	require.Equal(t, "viewer", vlogin.json(t)["role"])
+	var vcookie *http.Cookie
+	for _, c := range (&http.Response{Header: vlogin.header}).Cookies() {
+		vcookie = c
+	}
+	require.Equal(t, http.StatusForbidden, f.cookieDo(t, vcookie, "", http.MethodGet, "/v1/secrets", "").status)
+
+	// Signing out ends the session.
+	out := f.cookieDo(t, cookie, "", http.MethodPost, "/v1/auth/logout", "")
+	require.Equal(t, http.StatusNoContent, out.status)
+	require.Equal(t, http.StatusUnauthorized, f.cookieDo(t, cookie, "", http.MethodGet, "/v1/modules", "").status)
+}
+
+func TestExpressionValidation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ok := f.doJSON(t, http.MethodPost, "/v1/expressions/validate", map[string]any{"expression": `input.name + "!"`})
+	require.Equal(t, http.StatusOK, ok.status, string(ok.body))
+	require.Equal(t, true, ok.json(t)["valid"])
+
+	bad := f.doJSON(t, http.MethodPost, "/v1/expressions/validate", map[string]any{"expression": `input.name +`})
+	require.Equal(t, http.StatusOK, bad.status)
+	require.Equal(t, false, bad.json(t)["valid"])
+	require.Contains(t, bad.json(t)["message"], "Syntax error")
+
+	// output is only known on an edge.
+	mapping := f.doJSON(t, http.MethodPost, "/v1/expressions/validate", map[string]any{"expression": `output.ok`})
+	require.Equal(t, false, mapping.json(t)["valid"])
+	edge := f.doJSON(t, http.MethodPost, "/v1/expressions/validate", map[string]any{"expression": `output.ok`, "context": "edge"})
+	require.Equal(t, true, edge.json(t)["valid"], string(edge.body))
+}
+
+func TestCronPreview(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	r := f.doJSON(t, http.MethodPost, "/v1/cron/preview", map[string]any{"schedule": "0 9 * * 1-5", "timezone": "Europe/Berlin", "count": 3})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	next := r.json(t)["next"].([]any)
+	require.Len(t, next, 3)
+	for _, n := range next {
+		require.Contains(t, n, "T09:00:00+0") // 09:00 in Berlin, CET or CEST
+	}
+
+	bad := f.doJSON(t, http.MethodPost, "/v1/cron/preview", map[string]any{"schedule": "61 * * * *"})
+	require.Equal(t, http.StatusUnprocessableEntity, bad.status)
+	require.Contains(t, string(bad.body), `"location":"body.schedule"`)
+	zone := f.doJSON(t, http.MethodPost, "/v1/cron/preview", map[string]any{"schedule": "@daily", "timezone": "Mars/Base"})
+	require.Contains(t, string(zone.body), `"location":"body.timezone"`)
+}
