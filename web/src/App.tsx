@@ -1,0 +1,136 @@
+import { useEffect, useState, type FormEvent } from "react";
+import { Activity, Boxes, Brain, Clock, Gauge, KeyRound, LogOut, Moon, Settings as SettingsIcon, Shield, Sun, Workflow } from "lucide-react";
+import { Link, match, navigate, useLocation } from "./router";
+import { useSession } from "./api/session";
+import { ProblemView, Spinner } from "./components/ui";
+import { Dashboard } from "./pages/Dashboard";
+import { ModuleDetail, Modules } from "./pages/Modules";
+import { WorkflowEditor, Workflows } from "./pages/Workflows";
+import { RunDetail, Runs } from "./pages/Runs";
+import { Triggers } from "./pages/Triggers";
+import { Secrets, Settings, Tokens } from "./pages/Admin";
+import { Models } from "./pages/Models";
+
+type Theme = "light" | "dark";
+
+export function useTheme(): [Theme, (t: Theme) => void] {
+  const initial = (): Theme =>
+    (localStorage.getItem("millrace.theme") as Theme | null) ?? (window.matchMedia?.("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+  const [theme, setTheme] = useState<Theme>(initial);
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+    localStorage.setItem("millrace.theme", theme);
+  }, [theme]);
+  return [theme, setTheme];
+}
+
+// Each page with the scope it needs to be shown at all.
+const nav = [
+  { to: "/", label: "Dashboard", icon: Gauge, scope: "workflows:read" },
+  { to: "/modules", label: "Modules", icon: Boxes, scope: "modules:read" },
+  { to: "/workflows", label: "Workflows", icon: Workflow, scope: "workflows:read" },
+  { to: "/runs", label: "Runs", icon: Activity, scope: "workflows:read" },
+  { to: "/triggers", label: "Triggers", icon: Clock, scope: "workflows:read" },
+  { to: "/ai/models", label: "AI models", icon: Brain, scope: "models:read" },
+  { to: "/secrets", label: "Secrets", icon: Shield, scope: "secrets:read" },
+  { to: "/tokens", label: "API tokens", icon: KeyRound, scope: "tokens:admin" },
+  { to: "/settings", label: "Settings", icon: SettingsIcon, scope: "" },
+];
+
+export function App() {
+  const { session, loading } = useSession();
+  const [theme, setTheme] = useTheme();
+  if (loading) return <Spinner label="Starting" />;
+  if (!session) return <Login />;
+  return <Shell theme={theme} setTheme={setTheme} />;
+}
+
+function Shell({ theme, setTheme }: { theme: Theme; setTheme: (t: Theme) => void }) {
+  const { path } = useLocation();
+  const { session, signOut, can } = useSession();
+  const current = (to: string) => (to === "/" ? path === "/" : path === to || path.startsWith(to + "/"));
+  const visible = nav.filter((n) => !n.scope || can(n.scope));
+  return (
+    <div className="shell">
+      <nav className="side" aria-label="Main">
+        <div className="brand">Millrace</div>
+        {visible.map((n) => (
+          <Link key={n.to} to={n.to} aria-current={current(n.to) ? "page" : undefined}>
+            <n.icon size={16} aria-hidden /> {n.label}
+          </Link>
+        ))}
+        <div className="grow" />
+        <button type="button" onClick={() => setTheme(theme === "dark" ? "light" : "dark")} aria-label={`Switch to ${theme === "dark" ? "light" : "dark"} theme`}>
+          {theme === "dark" ? <Sun size={16} /> : <Moon size={16} />} {theme === "dark" ? "Light" : "Dark"} theme
+        </button>
+        <div className="muted" style={{ padding: "0.5rem 0.2rem" }}>
+          Signed in as <strong>{session!.user}</strong> ({session!.role})
+        </div>
+        <button type="button" onClick={() => signOut().then(() => navigate("/"))}>
+          <LogOut size={16} /> Sign out
+        </button>
+      </nav>
+      <main>
+        <Page path={path} />
+      </main>
+    </div>
+  );
+}
+
+function Page({ path }: { path: string }) {
+  let m;
+  if (path === "/") return <Dashboard />;
+  if (path === "/modules") return <Modules />;
+  if ((m = match("/modules/:id", path))) return <ModuleDetail id={m.id} />;
+  if (path === "/workflows") return <Workflows />;
+  if ((m = match("/workflows/:id", path))) return <WorkflowEditor id={m.id} />;
+  if (path === "/runs") return <Runs />;
+  if ((m = match("/runs/:id", path))) return <RunDetail id={m.id} />;
+  if (path === "/triggers") return <Triggers />;
+  if (path === "/ai/models") return <Models />;
+  if (path === "/secrets") return <Secrets />;
+  if (path === "/tokens") return <Tokens />;
+  if (path === "/settings") return <Settings />;
+  return (
+    <div className="empty">
+      <strong>No page here</strong>
+      <Link to="/">Go to the dashboard</Link>
+    </div>
+  );
+}
+
+function Login() {
+  const { signIn } = useSession();
+  const [token, setToken] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  useTheme();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await signIn(token.trim());
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="login panel">
+      <h1>Sign in to Millrace</h1>
+      <form onSubmit={submit}>
+        <div className="field">
+          <label htmlFor="token">API token</label>
+          <input id="token" type="password" autoComplete="off" autoFocus value={token} onChange={(e) => setToken(e.target.value)} placeholder="mr_…" required />
+          <small>The first start of the server prints an admin token. An admin can make more under API tokens.</small>
+        </div>
+        <ProblemView error={error} />
+        <button className="primary" type="submit" disabled={busy || !token.trim()}>
+          {busy ? "Signing in…" : "Sign in"}
+        </button>
+      </form>
+    </div>
+  );
+}
