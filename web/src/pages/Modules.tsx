@@ -60,6 +60,7 @@ function UploadPanel({ onUploaded }: { onUploaded: () => void }) {
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState<Schemas["Version"] | null>(null);
   const wasmInput = useRef<HTMLInputElement>(null);
+  const manifestInput = useRef<HTMLInputElement>(null);
 
   const take = (files: FileList | File[]) => {
     for (const f of Array.from(files)) {
@@ -83,6 +84,9 @@ function UploadPanel({ onUploaded }: { onUploaded: () => void }) {
       setDone(v);
       setWasm(null);
       setManifest(null);
+      // Let the same file be chosen again (a fixed build of it).
+      if (wasmInput.current) wasmInput.current.value = "";
+      if (manifestInput.current) manifestInput.current.value = "";
       onUploaded();
     } catch (err) {
       setError(err);
@@ -111,13 +115,13 @@ function UploadPanel({ onUploaded }: { onUploaded: () => void }) {
         </p>
         <div className="row" style={{ justifyContent: "center" }}>
           <label className="button" htmlFor="wasm-file">
-            WebAssembly file
+            Choose the .wasm file
           </label>
-          <input id="wasm-file" ref={wasmInput} type="file" accept=".wasm,application/wasm" style={{ width: "auto" }} onChange={(e) => e.target.files && take(e.target.files)} />
+          <input id="wasm-file" ref={wasmInput} className="file-input" type="file" accept=".wasm,application/wasm" onChange={(e) => e.target.files && take(e.target.files)} />
           <label className="button" htmlFor="manifest-file">
-            Manifest (optional)
+            Choose manifest.json (optional)
           </label>
-          <input id="manifest-file" type="file" accept=".json,application/json" style={{ width: "auto" }} onChange={(e) => e.target.files?.[0] && setManifest(e.target.files[0])} />
+          <input id="manifest-file" ref={manifestInput} className="file-input" type="file" accept=".json,application/json" onChange={(e) => e.target.files?.[0] && setManifest(e.target.files[0])} />
         </div>
         <p className="muted">
           {wasm ? `Module: ${wasm.name} (${Math.round(wasm.size / 1024)} KiB)` : "No module chosen."} {manifest ? `Manifest: ${manifest.name}` : ""}
