@@ -52,7 +52,7 @@ export function Dashboard() {
       <ProblemView error={runs.error} />
       <div className="grid">
         <div className="panel">
-          <div className="muted">Runs (last {list.length >= 500 ? "500" : list.length})</div>
+          <div className="muted">Runs{list.length >= 500 ? " (latest 500)" : ""}</div>
           <div className="stat">{runs.loading ? "…" : list.length}</div>
         </div>
         <div className="panel">
@@ -99,7 +99,7 @@ export function Dashboard() {
                     <td>
                       <Link to={`/workflows/${encodeURIComponent(wf)}`}>{wf}</Link>
                     </td>
-                    <td>{n} runs</td>
+                    <td>{n === 1 ? "1 run" : `${n} runs`}</td>
                   </tr>
                 ))}
               </tbody>

@@ -197,9 +197,9 @@ export function RunDetail({ id }: { id: string }) {
               const p = progress[n.id];
               return (
                 <div className="tl-row" key={n.id}>
-                  <button type="button" className="icon" style={{ justifyContent: "flex-start" }} onClick={() => setOpen(open === n.id ? "" : n.id)} aria-expanded={open === n.id}>
+                  <a className="tl-name" href={`#node-${n.id}`}>
                     {n.id}
-                  </button>
+                  </a>
                   <div className="tl-track" aria-label={`${n.id}: ${n.status}`}>
                     <div className={`tl-bar ${n.status}`} style={{ left: `${((s - t0) / span) * 100}%`, width: `${Math.max(0.5, ((e - s) / span) * 100)}%` }} />
                   </div>
@@ -216,7 +216,7 @@ export function RunDetail({ id }: { id: string }) {
         )}
       </div>
       {nodes.map((n) => (
-        <details key={n.id} className="panel" open={open === n.id || nodes.length <= 3} onToggle={(e) => (e.currentTarget.open ? setOpen(n.id) : undefined)}>
+        <details key={n.id} id={`node-${n.id}`} className="panel" open={open === n.id || nodes.length <= 3 || n.status === "failed"} onToggle={(e) => (e.currentTarget.open ? setOpen(n.id) : undefined)}>
           <summary>
             <strong>{n.id}</strong> <StatusBadge status={n.status} /> <span className="muted">attempts {n.attempts}{n.started_at ? ` · ${duration(n.started_at, n.finished_at)}` : ""}</span>
           </summary>

@@ -196,7 +196,7 @@ function NewTrigger({ workflow, others, onCreated }: { workflow: string; others:
       </h2>
       <div className="field">
         <label htmlFor="t-kind">Kind</label>
-        <select id="t-kind" value={kind} onChange={(e) => setKind(e.target.value as Kind)} style={{ width: "auto" }}>
+        <select id="t-kind" value={kind} onChange={(e) => setKind(e.target.value as Kind)} style={{ width: "auto", alignSelf: "flex-start" }}>
           <option value="webhook">Webhook: an HTTP call starts a run</option>
           <option value="cron">Schedule (cron)</option>
           {others.length > 0 && <option value="workflow_finished">After another workflow's runs</option>}

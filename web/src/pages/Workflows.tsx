@@ -98,6 +98,22 @@ export function layout(nodes: WfNode[], edges: WfEdge[]): Record<string, XY> {
   return out;
 }
 
+/**
+ * withoutEmptyFields drops input-mapping fields left blank (the form
+ * offers one per input property; a blank one means "not mapped"), so they
+ * are not sent as empty expressions.
+ */
+export function withoutEmptyFields(d: Definition): Definition {
+  return {
+    ...d,
+    nodes: (d.nodes ?? []).map((n) => {
+      if (!n.input?.fields) return n;
+      const fields = Object.fromEntries(Object.entries(n.input.fields).filter(([, v]) => v.trim() !== ""));
+      return { ...n, input: { fields } };
+    }),
+  };
+}
+
 function outputPorts(m: Manifest | undefined, n: WfNode): string[] {
   const ports = m?.ports && m.ports.length > 0 ? [...m.ports] : ["default"];
   if (n.on_error === "route") ports.push("error");
@@ -213,6 +229,8 @@ function Editor({ id }: { id: string }) {
       update((d) => ({ ...d, nodes: [...(d.nodes ?? []), { id: nid, module }] }));
       setPos((p) => ({ ...p, [nid]: at ?? { x: 40 + (nodes.length % 4) * 240, y: 40 + Math.floor(nodes.length / 4) * 110 + (nodes.length % 2) * 40 } }));
       setSel({ kind: "node", id: nid });
+      // Keep every node in view when one is added with the keyboard.
+      if (!at) setTimeout(() => flow.fitView({ maxZoom: 1, padding: 0.25, duration: 0 }), 0);
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [nodes],
@@ -274,7 +292,7 @@ function Editor({ id }: { id: string }) {
     if (!def) return;
     setProblem(null);
     try {
-      await must(api.PUT("/v1/workflows/{id}", { params: { path: { id } }, body: def }));
+      await must(api.PUT("/v1/workflows/{id}", { params: { path: { id } }, body: withoutEmptyFields(def) }));
       setDirty(false);
       setNotice("Draft saved.");
       if (isNew) navigate(`/workflows/${encodeURIComponent(id)}`);
