@@ -166,6 +166,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzPreviewCron -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzCheckExpression -fuzztime $(FUZZTIME) ./server/engine/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
 
 # Regenerate the committed OpenAPI document after changing the API.

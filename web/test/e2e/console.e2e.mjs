@@ -19,6 +19,7 @@ const bin = process.env.MILLRACE_BIN ?? join(root, "bin", "millrace");
 const shots = process.env.SCREENSHOTS ?? join(root, "build", "console-screenshots");
 const browserPath = process.env.MILLRACE_CHROMIUM ?? "/usr/bin/chromium";
 const builtins = join(root, "server", "builtin", "wasm");
+rmSync(shots, { recursive: true, force: true }); // no stale screenshots from an earlier run
 mkdirSync(shots, { recursive: true });
 
 /** startServer runs millrace on a free port and returns its URL and the admin token it prints. */
