@@ -74,4 +74,3 @@ func consoleHandler() http.Handler {
 		w.Write(index)
 	})
 }
-
