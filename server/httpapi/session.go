@@ -119,13 +119,22 @@ type loginInput struct {
 	}
 }
 
+// SessionUser names a console user. This server has no user accounts
+// yet, so sessions started with a token carry none (user is null), as the
+// trust-auth contract has it for tokens that belong to no user.
+type SessionUser struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Role     string `json:"role"`
+}
+
 // SessionInfo describes who is signed in and what they may do.
 type SessionInfo struct {
-	User      string    `json:"user" doc:"The signed-in user (the token's name)."`
-	Role      string    `json:"role" doc:"admin, editor, operator or viewer, derived from the scopes."`
-	Scopes    []string  `json:"scopes" doc:"The scopes the session holds; * means every scope."`
-	CSRFToken string    `json:"csrf_token,omitempty" doc:"Send it in X-CSRF-Token with every unsafe request that uses the session cookie."`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	User      *SessionUser `json:"user" doc:"The signed-in user; null for a token that belongs to no user."`
+	Role      string       `json:"role" doc:"admin, editor, operator or viewer, derived from the scopes."`
+	Scopes    []string     `json:"scopes" doc:"The scopes the session holds; * means every scope."`
+	CSRFToken string       `json:"csrf_token,omitempty" doc:"Send it in X-CSRF-Token with every unsafe request that uses the session cookie."`
+	ExpiresAt *time.Time   `json:"expires_at,omitempty" doc:"When the session ends."`
 }
 
 type loginOutput struct {
@@ -160,7 +169,7 @@ func roleOf(tok store.Token) string {
 }
 
 func infoOf(tok store.Token) SessionInfo {
-	return SessionInfo{User: tok.Name, Role: roleOf(tok), Scopes: slices.Clone(tok.Scopes)}
+	return SessionInfo{Role: roleOf(tok), Scopes: slices.Clone(tok.Scopes)}
 }
 
 // signedIn secures an operation that any valid caller may use, whatever
@@ -193,7 +202,7 @@ func registerSessions(api huma.API, d *Deps) {
 		}
 		id, se := sessions.create(in.Body.Token)
 		out := &loginOutput{Body: infoOf(tok)}
-		out.Body.CSRFToken, out.Body.ExpiresAt = se.csrf, se.expires
+		out.Body.CSRFToken, out.Body.ExpiresAt = se.csrf, &se.expires
 		out.SetCookie = http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Expires: se.expires}
 		return out, nil
 	})
@@ -204,7 +213,7 @@ func registerSessions(api huma.API, d *Deps) {
 		tok, _ := tokenFrom(ctx)
 		out := &meOutput{Body: infoOf(tok)}
 		if se, ok := sessions.get(in.Session); ok {
-			out.Body.CSRFToken, out.Body.ExpiresAt = se.csrf, se.expires
+			out.Body.CSRFToken, out.Body.ExpiresAt = se.csrf, &se.expires
 		}
 		return out, nil
 	})

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { Activity, Boxes, Brain, Clock, Gauge, KeyRound, LogOut, Moon, Settings as SettingsIcon, Shield, Sun, Workflow } from "lucide-react";
 import { Link, match, navigate, useLocation } from "./router";
-import { useSession } from "./api/session";
+import { useSession, who } from "./api/session";
 import { ProblemView, Spinner } from "./components/ui";
 import { Dashboard } from "./pages/Dashboard";
 import { ModuleDetail, Modules } from "./pages/Modules";
@@ -64,7 +64,7 @@ function Shell({ theme, setTheme }: { theme: Theme; setTheme: (t: Theme) => void
           {theme === "dark" ? <Sun size={16} /> : <Moon size={16} />} {theme === "dark" ? "Light" : "Dark"} theme
         </button>
         <div className="muted" style={{ padding: "0.5rem 0.2rem" }}>
-          Signed in as <strong>{session!.user}</strong> ({session!.role})
+          Signed in as <strong>{who(session!)}</strong> ({session!.role || "custom scopes"})
         </div>
         <button type="button" onClick={() => signOut().then(() => navigate("/"))}>
           <LogOut size={16} /> Sign out
@@ -101,7 +101,10 @@ function Page({ path }: { path: string }) {
 
 function Login() {
   const { signIn } = useSession();
+  const [mode, setMode] = useState<"token" | "password">("token");
   const [token, setToken] = useState("");
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   useTheme();
@@ -110,24 +113,46 @@ function Login() {
     setBusy(true);
     setError(null);
     try {
-      await signIn(token.trim());
+      await signIn(mode === "token" ? { token: token.trim() } : { username, password });
     } catch (err) {
       setError(err);
     } finally {
       setBusy(false);
     }
   };
+  const ready = mode === "token" ? !!token.trim() : !!username && !!password;
   return (
     <div className="login panel">
       <h1>Sign in to Millrace</h1>
+      <div className="tabs" role="tablist" aria-label="Sign in with">
+        <button type="button" role="tab" aria-selected={mode === "token"} onClick={() => setMode("token")}>
+          API token
+        </button>
+        <button type="button" role="tab" aria-selected={mode === "password"} onClick={() => setMode("password")}>
+          User name and password
+        </button>
+      </div>
       <form onSubmit={submit}>
-        <div className="field">
-          <label htmlFor="token">API token</label>
-          <input id="token" type="password" autoComplete="off" autoFocus value={token} onChange={(e) => setToken(e.target.value)} placeholder="mr_…" required />
-          <small>The first start of the server prints an admin token. An admin can make more under API tokens.</small>
-        </div>
+        {mode === "token" ? (
+          <div className="field">
+            <label htmlFor="token">API token</label>
+            <input id="token" type="password" autoComplete="off" autoFocus value={token} onChange={(e) => setToken(e.target.value)} placeholder="mr_…" required />
+            <small>The first start of the server prints an admin token. An admin can make more under API tokens.</small>
+          </div>
+        ) : (
+          <>
+            <div className="field">
+              <label htmlFor="username">User name</label>
+              <input id="username" autoComplete="username" autoFocus value={username} onChange={(e) => setUsername(e.target.value)} required />
+            </div>
+            <div className="field">
+              <label htmlFor="password">Password</label>
+              <input id="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+            </div>
+          </>
+        )}
         <ProblemView error={error} />
-        <button className="primary" type="submit" disabled={busy || !token.trim()}>
+        <button className="primary" type="submit" disabled={busy || !ready}>
           {busy ? "Signing in…" : "Sign in"}
         </button>
       </form>

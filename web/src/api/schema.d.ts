@@ -1092,14 +1092,22 @@ export interface components {
         SessionInfo: {
             /** @description Send it in X-CSRF-Token with every unsafe request that uses the session cookie. */
             csrf_token?: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the session ends.
+             */
             expires_at?: string;
             /** @description admin, editor, operator or viewer, derived from the scopes. */
             role: string;
             /** @description The scopes the session holds; * means every scope. */
             scopes: string[] | null;
-            /** @description The signed-in user (the token's name). */
-            user: string;
+            /** @description The signed-in user; null for a token that belongs to no user. */
+            user: components["schemas"]["SessionUser"];
+        };
+        SessionUser: {
+            id: string;
+            role: string;
+            username: string;
         };
         StartRunInputBody: {
             /** @description The run input, checked against the workflow's input_schema. */

@@ -1,17 +1,28 @@
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from "react";
 import { api, must, setCsrfToken } from "./client";
 
+/** Session is what /v1/auth/login and /v1/auth/me answer. */
 export type Session = {
-  user: string;
+  /** The console user, or null for a token that belongs to no user. */
+  user: { username: string } | null;
+  /** The role; empty for a token with hand-picked scopes. */
   role: string;
   scopes: string[];
   csrf_token?: string;
 };
 
+/** Credentials are an API token, or a console user's name and password. */
+export type Credentials = { token: string } | { username: string; password: string };
+
+/** who names the signed-in caller for people. */
+export function who(s: Session): string {
+  return s.user?.username ?? "API token";
+}
+
 type SessionState = {
   session: Session | null;
   loading: boolean;
-  signIn: (token: string) => Promise<void>;
+  signIn: (c: Credentials) => Promise<void>;
   signOut: () => Promise<void>;
   /** can reports whether the session holds a scope (an admin's * holds all). */
   can: (scope: string) => boolean;
@@ -40,8 +51,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     return () => window.removeEventListener("millrace:signed-out", out);
   }, []);
 
-  const signIn = useCallback(async (token: string) => {
-    const s = await must(api.POST("/v1/auth/login", { body: { token } }));
+  const signIn = useCallback(async (c: Credentials) => {
+    const s = await must(api.POST("/v1/auth/login", { body: c }));
     adopt(s as Session);
   }, []);
 

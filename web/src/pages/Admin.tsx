@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { Trash2 } from "lucide-react";
 import { api, must, ProblemError, type Schemas } from "../api/client";
-import { useSession } from "../api/session";
+import { useSession, who } from "../api/session";
 import { CopyButton, Empty, ProblemView, Spinner, StatusBadge, useLoad, when } from "../components/ui";
 import { useTheme } from "../App";
 
@@ -225,7 +225,7 @@ export function Settings() {
       <div className="panel">
         <h2 style={{ marginTop: 0 }}>Session</h2>
         <p>
-          Signed in as <strong>{session?.user}</strong>, role {session?.role}.
+          Signed in as <strong>{session ? who(session) : ""}</strong>, role {session?.role || "none (the token's own scopes)"}.
         </p>
         <p className="muted">Scopes: {session?.scopes.join(", ")}</p>
       </div>
