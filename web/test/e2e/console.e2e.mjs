@@ -146,6 +146,12 @@ step("build a two-node workflow in the editor", async () => {
   await page.getByLabel("New workflow id").fill("greet");
   await page.getByRole("button", { name: "Create" }).click();
   await page.getByRole("heading", { name: /greet/ }).waitFor();
+  // Drag a module from the palette onto the canvas; Delete removes it.
+  await page.locator(".palette-item", { hasText: "Echo" }).dragTo(page.locator(".react-flow__pane"));
+  await page.locator('[data-testid="node-echo"]').click();
+  await page.keyboard.press("Delete");
+  await page.locator('[data-testid="node-echo"]').waitFor({ state: "detached" });
+
   await page.getByRole("button", { name: "Add Tally" }).click();
   await page.locator('[data-testid="node-tally"]').waitFor();
   await page.getByRole("button", { name: "Add Text Template" }).click();
