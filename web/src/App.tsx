@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { Activity, Boxes, Brain, Clock, Gauge, KeyRound, LogOut, Moon, Settings as SettingsIcon, Shield, Sun, Workflow } from "lucide-react";
+import { Activity, Boxes, Brain, Clock, Database, Gauge, GraduationCap, Image, KeyRound, LogOut, Moon, Settings as SettingsIcon, Shield, Sun, Workflow } from "lucide-react";
 import { Link, match, navigate, useLocation } from "./router";
 import { useSession, who } from "./api/session";
 import { ProblemView, Spinner } from "./components/ui";
@@ -10,6 +10,9 @@ import { RunDetail, Runs } from "./pages/Runs";
 import { Triggers } from "./pages/Triggers";
 import { Secrets, Settings, Tokens } from "./pages/Admin";
 import { Models } from "./pages/Models";
+import { Studio } from "./pages/Studio";
+import { DatasetDetail, Datasets, TrainingJobDetail, TrainingJobs } from "./pages/Training";
+import { noFeatures, probeFeatures, type Features } from "./api/features";
 
 type Theme = "light" | "dark";
 
@@ -24,14 +27,18 @@ export function useTheme(): [Theme, (t: Theme) => void] {
   return [theme, setTheme];
 }
 
-// Each page with the scope it needs to be shown at all.
-const nav = [
+// Each page with the scope it needs to be shown at all, and the optional
+// server feature it needs (api/features.ts).
+const nav: { to: string; label: string; icon: typeof Gauge; scope: string; feature?: keyof Features }[] = [
   { to: "/", label: "Dashboard", icon: Gauge, scope: "workflows:read" },
   { to: "/modules", label: "Modules", icon: Boxes, scope: "modules:read" },
   { to: "/workflows", label: "Workflows", icon: Workflow, scope: "workflows:read" },
   { to: "/runs", label: "Runs", icon: Activity, scope: "workflows:read" },
   { to: "/triggers", label: "Triggers", icon: Clock, scope: "workflows:read" },
   { to: "/ai/models", label: "AI models", icon: Brain, scope: "models:read" },
+  { to: "/ai/studio", label: "Image studio", icon: Image, scope: "modules:invoke", feature: "sdxl" },
+  { to: "/ai/datasets", label: "Datasets", icon: Database, scope: "datasets:read", feature: "datasets" },
+  { to: "/ai/training", label: "Training", icon: GraduationCap, scope: "training:read", feature: "training" },
   { to: "/secrets", label: "Secrets", icon: Shield, scope: "secrets:read" },
   { to: "/tokens", label: "API tokens", icon: KeyRound, scope: "tokens:admin" },
   { to: "/settings", label: "Settings", icon: SettingsIcon, scope: "" },
@@ -49,7 +56,12 @@ function Shell({ theme, setTheme }: { theme: Theme; setTheme: (t: Theme) => void
   const { path } = useLocation();
   const { session, signOut, can } = useSession();
   const current = (to: string) => (to === "/" ? path === "/" : path === to || path.startsWith(to + "/"));
-  const visible = nav.filter((n) => !n.scope || can(n.scope));
+  const [features, setFeatures] = useState<Features>(noFeatures);
+  const readModules = can("modules:read");
+  useEffect(() => {
+    probeFeatures(readModules).then(setFeatures);
+  }, [readModules]);
+  const visible = nav.filter((n) => (!n.scope || can(n.scope)) && (!n.feature || features[n.feature]));
   return (
     <div className="shell">
       <nav className="side" aria-label="Main">
@@ -71,14 +83,23 @@ function Shell({ theme, setTheme }: { theme: Theme; setTheme: (t: Theme) => void
         </button>
       </nav>
       <main>
-        <Page path={path} />
+        <Page path={path} features={features} />
       </main>
     </div>
   );
 }
 
-function Page({ path }: { path: string }) {
+function Page({ path, features }: { path: string; features: Features }) {
   let m;
+  if (path === "/ai/studio" && features.sdxl) return <Studio version={features.sdxl} />;
+  if (features.datasets) {
+    if (path === "/ai/datasets") return <Datasets />;
+    if ((m = match("/ai/datasets/:id", path))) return <DatasetDetail id={m.id} />;
+  }
+  if (features.training) {
+    if (path === "/ai/training") return <TrainingJobs />;
+    if ((m = match("/ai/training/:id", path))) return <TrainingJobDetail id={m.id} />;
+  }
   if (path === "/") return <Dashboard />;
   if (path === "/modules") return <Modules />;
   if ((m = match("/modules/:id", path))) return <ModuleDetail id={m.id} />;

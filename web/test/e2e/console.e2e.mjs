@@ -200,8 +200,11 @@ step("run it, watch it finish and read its output", async () => {
 
 step("history, triggers and the other pages", async () => {
   await go("/workflows/greet");
+  await page.getByLabel("Description").fill("Counts visits and says so.");
+  await page.getByRole("button", { name: "Save draft" }).click();
+  await expectText(page.getByRole("status"), "Draft saved");
   await page.getByRole("tab", { name: "Version history" }).click();
-  await page.getByLabel("Differences").or(page.getByText("No differences.")).first().waitFor();
+  await expectText(page.getByLabel("Differences").locator(".add"), "Counts visits and says so.");
   await shot("11-workflow-history");
 
   await page.getByRole("link", { name: "Triggers" }).click();
