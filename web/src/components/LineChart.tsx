@@ -21,7 +21,9 @@ export function LineChart({ series, title, max: fixedMax }: { series: Series[]; 
             {s.name}: {s.points.length ? s.points[s.points.length - 1].toFixed(4) : "–"}
           </span>
         ))}
-        <span>max {max.toFixed(3)}</span>
+        <span>
+          over {Math.max(0, ...series.map((s) => s.points.length))} epochs · top of the chart {max.toFixed(3)}
+        </span>
       </figcaption>
     </figure>
   );

@@ -248,7 +248,8 @@ export function TrainingJobs() {
         dataset_id: chosen!.id,
         dataset_version: chosen!.latest_version,
         model_name: model,
-        hyperparameters: { epochs },
+        // The API requires every field; zero means "the default".
+        hyperparameters: { epochs, learning_rate: 0, batch_size: 0, seed: 0, embedding_dim: 0, buckets: 0, ngrams: 0, char_ngram_min: 0, char_ngram_max: 0, max_features: 0, patience: 0 },
       });
       navigate(`/ai/training/${job.id}`);
     } catch (err) {
