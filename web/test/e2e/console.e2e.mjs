@@ -198,6 +198,38 @@ step("run it, watch it finish and read its output", async () => {
   await shot("10-runs");
 });
 
+step("a failed run says why; after the fix, retry finishes it", async () => {
+  // Revoke tally's grant: its node fails for want of the kv store.
+  await go("/modules/tally");
+  await page.getByRole("tab", { name: "Capabilities" }).click();
+  await page.getByRole("button", { name: "Revoke all" }).click();
+  await expectText(page.getByRole("status"), "Grant saved");
+  await go("/workflows/greet");
+  await page.getByRole("tab", { name: "Run" }).click();
+  await page.getByLabel("Run input (JSON)").fill('{"key": "visits", "delta": 1}');
+  await page.getByRole("button", { name: "Start run" }).click();
+  await expectText(page.getByRole("heading", { name: /Run run_/ }), "failed", 30000);
+  await expectText(page.getByRole("alert"), "The run failed");
+  const runURL = page.url();
+  await shot("10b-run-failed");
+
+  // The failed filter finds it.
+  await page.getByRole("link", { name: "Runs" }).click();
+  await page.getByLabel("Status").selectOption("failed");
+  await page.locator("tbody tr").first().waitFor();
+  if ((await page.locator("tbody tr").count()) !== 1) throw new Error("the failed filter shows other runs");
+
+  // Grant again and retry: the failed node runs, the rest is kept.
+  await go("/modules/tally");
+  await page.getByRole("tab", { name: "Capabilities" }).click();
+  await page.getByRole("button", { name: "Grant all requested" }).click();
+  await expectText(page.getByRole("status"), "Grant saved");
+  await page.goto(runURL);
+  await page.getByRole("button", { name: "Retry from failed nodes" }).click();
+  await expectText(page.getByRole("heading", { name: /Run run_/ }), "succeeded", 30000);
+  await expectText(page.getByTestId("run-output"), "Count is 3");
+});
+
 step("history, triggers and the other pages", async () => {
   await go("/workflows/greet");
   await page.getByLabel("Description").fill("Counts visits and says so.");
@@ -247,6 +279,11 @@ step("history, triggers and the other pages", async () => {
   await page.locator('[data-testid="node-tally"]').waitFor();
   await shot("19-workflow-editor-dark");
   await page.getByRole("button", { name: /Switch to light theme/ }).click();
+  // A small laptop screen.
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await page.locator('[data-testid="node-tally"]').click();
+  await shot("20-workflow-editor-1280x720");
+  await page.setViewportSize({ width: 1366, height: 800 });
 });
 
 step("a viewer sees no write controls", async () => {
