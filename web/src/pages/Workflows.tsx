@@ -574,7 +574,7 @@ function NodeInspector({
               });
             }}
           >
-            <option value="default">the upstream output (one incoming edge) or the run input</option>
+            <option value="default">default: the upstream output, else the run input</option>
             <option value="expression">one CEL expression</option>
             <option value="fields">one CEL expression per field</option>
           </select>
