@@ -105,16 +105,19 @@ export function Runs() {
   );
 }
 
-/** useRunEvents reloads the run on each of its Server-Sent Events until it finishes. */
+/**
+ * useRunEvents calls onEvent for each of the run's Server-Sent Events while
+ * the run is live. The stream is left open on run.finished: for a retried
+ * run the server's backlog replays the earlier attempt's events, its
+ * run.finished included, and ends the stream there; EventSource then
+ * reconnects with Last-Event-ID and receives the new attempt's events. The
+ * stream closes when the reloaded run is no longer live.
+ */
 function useRunEvents(id: string, live: boolean, onEvent: (e: Schemas["Event"]) => void) {
   useEffect(() => {
     if (!live) return;
     const es = new EventSource(`/v1/runs/${encodeURIComponent(id)}/events`);
-    es.onmessage = (m) => {
-      const e = JSON.parse(m.data) as Schemas["Event"];
-      onEvent(e);
-      if (e.type === "run.finished") es.close();
-    };
+    es.onmessage = (m) => onEvent(JSON.parse(m.data) as Schemas["Event"]);
     return () => es.close();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [id, live]);
