@@ -121,10 +121,22 @@ function UploadPanel({ onUploaded }: { onUploaded: () => void }) {
           <label className="button" htmlFor="manifest-file">
             Choose manifest.json (optional)
           </label>
-          <input id="manifest-file" ref={manifestInput} className="file-input" type="file" accept=".json,application/json" onChange={(e) => e.target.files?.[0] && setManifest(e.target.files[0])} />
+          <input id="manifest-file" ref={manifestInput} className="file-input" type="file" accept=".json,application/json" onChange={(e) => setManifest(e.target.files?.[0] ?? null)} />
         </div>
         <p className="muted">
-          {wasm ? `Module: ${wasm.name} (${Math.round(wasm.size / 1024)} KiB)` : "No module chosen."} {manifest ? `Manifest: ${manifest.name}` : ""}
+          {wasm ? `Module: ${wasm.name} (${Math.round(wasm.size / 1024)} KiB)` : "No module chosen."} {manifest ? `Manifest: ${manifest.name}` : ""}{" "}
+          {manifest && (
+            <button
+              type="button"
+              className="icon"
+              onClick={() => {
+                setManifest(null);
+                if (manifestInput.current) manifestInput.current.value = "";
+              }}
+            >
+              Remove manifest
+            </button>
+          )}
         </p>
         {fieldFor("wasm").map(([k, m]) => (
           <p key={k} className="field-error" role="alert">

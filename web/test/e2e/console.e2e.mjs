@@ -105,8 +105,16 @@ step("a broken module shows the server's error where it applies", async () => {
   await expectText(page.locator(".dropzone .field-error"), "id");
   await shot("03-modules-upload-error");
 
-  await page.locator("#wasm-file").setInputFiles({ name: "junk.wasm", mimeType: "application/wasm", buffer: Buffer.from("not webassembly") });
-  await page.locator("#manifest-file").setInputFiles([]);
+  // Drop a file that is not WebAssembly on the drop zone.
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["not webassembly"], "junk.wasm", { type: "application/wasm" }));
+    return dt;
+  });
+  await page.locator(".dropzone").dispatchEvent("dragover", { dataTransfer: dropped });
+  await page.locator(".dropzone").dispatchEvent("drop", { dataTransfer: dropped });
+  await expectText(page.locator(".dropzone"), "Module: junk.wasm");
+  await page.getByRole("button", { name: "Remove manifest" }).click();
   await page.getByRole("button", { name: "Upload", exact: true }).click();
   await expectText(page.locator(".dropzone .field-error"), "Module file: not a WebAssembly binary");
 });
