@@ -119,7 +119,6 @@ function useRunEvents(id: string, live: boolean, onEvent: (e: Schemas["Event"]) 
     const es = new EventSource(`/v1/runs/${encodeURIComponent(id)}/events`);
     es.onmessage = (m) => onEvent(JSON.parse(m.data) as Schemas["Event"]);
     return () => es.close();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [id, live]);
 }
 

@@ -364,7 +364,6 @@ export function TrainingJobDetail({ id }: { id: string }) {
       }
     };
     return () => es.close();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [id, live]);
   if (job.error) return <ProblemView error={job.error} />;
   if (!j) return <Spinner />;

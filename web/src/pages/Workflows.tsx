@@ -232,7 +232,6 @@ function Editor({ id }: { id: string }) {
       // Keep every node in view when one is added with the keyboard.
       if (!at) setTimeout(() => flow.fitView({ maxZoom: 1, padding: 0.25, duration: 0 }), 0);
     },
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [nodes],
   );
 
