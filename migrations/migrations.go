@@ -46,6 +46,11 @@ func For(dialect string) ([]Migration, error) {
 			m = &Migration{Version: version, Name: name}
 			byVersion[version] = m
 		}
+		// Two branches may each add the next number; merged, one would
+		// silently replace the other.
+		if m.Name != name {
+			return nil, fmt.Errorf("two migrations of %s are numbered %03d: %s and %s; renumber one", dialect, version, m.Name, name)
+		}
 		if direction == "up" {
 			m.Up = string(body)
 		} else {

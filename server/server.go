@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/millrace/millrace/server/accel"
+	"github.com/millrace/millrace/server/audit"
 	"github.com/millrace/millrace/server/auth"
 	"github.com/millrace/millrace/server/builtin"
+	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/httpapi"
 	"github.com/millrace/millrace/server/registry"
@@ -67,6 +69,9 @@ type Config struct {
 	// starts a millrace-accel child when its binary and the ONNX Runtime
 	// library are found. Its Dir is always DataDir/accel.
 	Accel accel.Config
+	// Datasets sets the limits of dataset imports; its Dir is always
+	// DataDir/datasets.
+	Datasets datasets.Config
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
@@ -136,7 +141,25 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if adminToken != "" {
-		fmt.Fprintf(cfg.Out, "\nMillrace created an admin API token. It is shown only this once; keep it safe:\n\n    %s\n\n", adminToken)
+		fmt.Fprintf(cfg.Out, "\nMillrace created the admin user and an API token for it. The token is shown only this once; keep it safe:\n\n    %s\n\n"+
+			"Sign in to the console with it, or give the admin a password (PATCH /v1/users/{id}), or create a console user with `millrace user create`.\n\n", adminToken)
+	}
+	auditLog := audit.New(db)
+
+	// Datasets live on this server's disk. The sweep removes what a crash
+	// left mid-import or mid-delete; on a shared PostgreSQL another server
+	// may be importing into a shared folder, so it spares recent entries.
+	dsCfg := cfg.Datasets
+	dsCfg.Dir = filepath.Join(cfg.DataDir, "datasets")
+	sets := datasets.New(db, dsCfg)
+	grace := time.Duration(0)
+	if cfg.DatabaseURL != "" {
+		grace = 15 * time.Minute
+	}
+	if removed, err := sets.Sweep(ctx, grace); err != nil {
+		slog.Warn("sweeping unfinished dataset imports", "err", err)
+	} else if len(removed) > 0 {
+		slog.Info("removed unfinished dataset imports", "paths", removed)
 	}
 
 	workflows := engine.NewWorkflows(db, reg)
@@ -186,7 +209,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer scheduler.Stop()
 
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models},
+	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Audit: auditLog},
 		reg.Config().MaxModuleBytes+(1<<20))
 	ln := cfg.Listener
 	if ln == nil {

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/millrace/millrace/accel/oip"
 )
@@ -249,7 +250,13 @@ func (c *Client) Infer(ctx context.Context, model string, inputs []oip.Tensor, o
 	for _, b := range blobs {
 		readers = append(readers, bytes.NewReader(b))
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/v2/models/"+url.PathEscape(model)+"/infer", h, io.MultiReader(readers...), size)
+	// The tensors are streamed from the caller's buffers, which it may
+	// reuse once Infer returns; net/http can still be reading a request
+	// body then (when the server answered early), so the body goes dead
+	// on return.
+	reqBody := &returnGuard{r: io.MultiReader(readers...)}
+	defer reqBody.close()
+	resp, err := c.do(ctx, http.MethodPost, "/v2/models/"+url.PathEscape(model)+"/infer", h, reqBody, size)
 	if err != nil {
 		return nil, err
 	}
@@ -265,4 +272,27 @@ func (c *Client) Infer(ctx context.Context, model string, inputs []oip.Tensor, o
 		return nil, fmt.Errorf("reading the inference response: %w", err)
 	}
 	return oip.ParseInferResponse(resp.Header.Get(oip.HeaderContentLength), body)
+}
+
+// returnGuard is a reader that stops reading its source once closed, so
+// no read of the caller's memory can happen after the call returned.
+type returnGuard struct {
+	mu     sync.Mutex
+	r      io.Reader
+	closed bool
+}
+
+func (g *returnGuard) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, errors.New("the inference call has returned")
+	}
+	return g.r.Read(p)
+}
+
+func (g *returnGuard) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }

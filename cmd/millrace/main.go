@@ -46,6 +46,9 @@ const usage = `usage:
                                              MILLRACE_ACCEL_URL, MILLRACE_ACCEL_TOKEN,
                                              MILLRACE_ACCEL_BIN, MILLRACE_ORT_LIB)
   millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
+  millrace user create -username NAME -role ROLE
+                                             create a console user (password on stdin; -data and
+                                             -database-url as for serve)
   millrace version                           print the version
 `
 
@@ -61,6 +64,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "pack":
 		return pack(args[1:], stderr)
+	case "user":
+		return user(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "millrace", server.Version, "ABI", abi.Version)
 		return nil

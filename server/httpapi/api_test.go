@@ -44,12 +44,15 @@ type fixture struct {
 	srv    *httptest.Server
 	admin  string
 	tokens *auth.Tokens
+	db     *sqlite.DB
+	deps   *httpapi.Deps
+	events *engine.Bus
 }
 
-func setup(t *testing.T) *fixture { t.Helper(); return setupWith(t, nil) }
+func setup(t testing.TB) *fixture { t.Helper(); return setupWith(t, nil) }
 
 // setupWith lets a test add to the API's dependencies.
-func setupWith(t *testing.T, more func(d *httpapi.Deps)) *fixture {
+func setupWith(t testing.TB, more func(d *httpapi.Deps)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -82,7 +85,7 @@ func setupWith(t *testing.T, more func(d *httpapi.Deps)) *fixture {
 	}
 	srv := httptest.NewServer(httpapi.Handler(deps, 49<<20))
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, admin: admin, tokens: tokens}
+	return &fixture{srv: srv, admin: admin, tokens: tokens, db: db, deps: deps, events: events}
 }
 
 type response struct {
@@ -91,7 +94,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(r.body, &m), string(r.body))
@@ -346,7 +349,7 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 	doc := openAPI(t, f)
 	require.Equal(t, "3.1.0", doc["openapi"])
 	param := regexp.MustCompile(`\{[^}]+\}`)
-	var open, webhooks []string
+	var open, webhooks, anyScope []string
 	ops := 0
 	for path, item := range doc["paths"].(map[string]any) {
 		for method, raw := range item.(map[string]any) {
@@ -357,12 +360,15 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 				open = append(open, id)
 				continue
 			}
-			bearer, _ := sec[0].(map[string]any)["bearer"].([]any)
-			if len(bearer) == 0 {
-				if _, ok := sec[0].(map[string]any)["bearer"]; ok && id == "whoami" {
-					continue // any signed-in caller: TestSessionSignInAndCSRF
-				}
+			bearer, isBearer := sec[0].(map[string]any)["bearer"].([]any)
+			if !isBearer {
 				webhooks = append(webhooks, id) // checked below
+				continue
+			}
+			if len(bearer) == 0 {
+				anyScope = append(anyScope, id) // any caller may ask about itself
+				m := strings.ToUpper(method)
+				require.Equal(t, http.StatusUnauthorized, f.do(t, "", m, path, nil, "").status, "%s %s without a token", m, path)
 				continue
 			}
 			ops++
@@ -380,6 +386,9 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 					}
 					if strings.HasPrefix(path, "/v1/runs") {
 						return "run_000000000000000000000"
+					}
+					if strings.HasPrefix(path, "/v1/users") {
+						return "usr_0000000000000000"
 					}
 					return "echo"
 				case "{trigger_id}":
@@ -406,7 +415,9 @@ func TestEveryOperationNeedsTheRightToken(t *testing.T) {
 		}
 	}
 	slices.Sort(open)
-	require.Equal(t, []string{"healthz", "login", "logout", "readyz"}, open)
+	require.Equal(t, []string{"healthz", "login", "readyz"}, open)
+	slices.Sort(anyScope)
+	require.Equal(t, []string{"create-own-token", "delete-own-token", "get-me", "list-own-tokens", "logout"}, anyScope)
 
 	// The webhook endpoint takes its trigger's secret, not a token; it
 	// answers 401 alike for an unknown trigger and wrong credentials.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/millrace/millrace/server/accel"
+	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/sandbox"
@@ -62,6 +63,10 @@ func problem(ctx context.Context, err error) error {
 			where = "path.name"
 		}
 		return huma.NewError(status, ae.Error(), &huma.ErrorDetail{Message: ae.Msg, Location: where})
+	}
+	var de *datasets.Error
+	if errors.As(err, &de) {
+		return datasetProblem(de)
 	}
 	var re *registry.Error
 	if errors.As(err, &re) {

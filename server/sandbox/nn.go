@@ -62,6 +62,9 @@ type nnState struct {
 	graphs   []*AccelModel
 	contexts []*nnContext
 	held     int64 // bytes of tensors held: inputs set and outputs kept
+	// pooled are the input copies from tensorBuffers, given back by
+	// release once no compute can read them.
+	pooled [][]byte
 }
 
 type nnContext struct {
@@ -262,7 +265,10 @@ func (c *call) nnSetInput(mem Memory, h, index, tensorPtr uint32, ext bool) abi.
 	}
 	c.nn.held += int64(len(view)) - old
 	// The view is valid only during this call: copy it.
-	x.inputs[index] = &oip.Tensor{Name: want.Name, Datatype: want.Datatype, Shape: shape, Data: append([]byte(nil), view...)}
+	data := tensorBuffers.get(len(view))
+	copy(data, view)
+	c.nn.pooled = append(c.nn.pooled, data)
+	x.inputs[index] = &oip.Tensor{Name: want.Name, Datatype: want.Datatype, Shape: shape, Data: data}
 	return abi.NNSuccess
 }
 
@@ -474,6 +480,10 @@ func (c *call) release() {
 			x.done = nil
 		}
 	}
+	for _, b := range c.nn.pooled {
+		tensorBuffers.put(b)
+	}
+	c.nn.pooled = nil
 }
 
 // nnFunc is one tensor ABI host function as every engine links it: its

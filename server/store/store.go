@@ -21,12 +21,67 @@ var (
 
 // Token is an API token. Only the SHA-256 of the secret is stored.
 type Token struct {
-	ID         string
-	Name       string
-	Hash       []byte
-	Scopes     []string
+	ID     string
+	Name   string
+	Hash   []byte
+	Scopes []string
+	// UserID is the user the token acts for; "" for a token from before
+	// users existed, which acts for nobody but itself.
+	UserID string
+	// Role, when set, gives the token its role's scopes (present and
+	// future) instead of Scopes.
+	Role       string
+	ExpiresAt  *time.Time // nil: never
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
+}
+
+// User is a console user. PasswordHash is an argon2id PHC string, or ""
+// for a user who cannot sign in with a password.
+type User struct {
+	ID           string
+	Username     string
+	Role         string
+	PasswordHash string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is a console session. Only the SHA-256 of its id (the cookie
+// value) is stored. It belongs to a user or, after a sign-in with a token,
+// to that token.
+type Session struct {
+	Hash       []byte
+	UserID     string
+	TokenID    string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// AuditEntry is one record of the audit log.
+type AuditEntry struct {
+	ID        int64 // assigned by the store, increasing
+	At        time.Time
+	ActorID   string // usr_…, tok_…, or "" when unknown (a failed sign-in) or the system
+	ActorName string
+	Action    string
+	Target    string
+	Outcome   string // success, failure or denied
+	ClientIP  string
+	Detail    string
+}
+
+// AuditFilter selects audit entries for ListAudit. Empty fields match
+// everything.
+type AuditFilter struct {
+	Actor  string // matches ActorID or ActorName
+	Action string
+	Since  time.Time // at or after
+	Until  time.Time // before
+	Before int64     // the cursor: entries with a smaller id
+	Limit  int       // at most this many; default 50
 }
 
 // ModuleVersion is one immutable, uploaded version of a module.
@@ -154,6 +209,27 @@ type Model struct {
 	UpdatedAt   time.Time
 }
 
+// Dataset is a named collection of labelled examples (server/datasets).
+type Dataset struct {
+	ID            string // ds_ + hex
+	Name          string
+	LatestVersion int // 0 when it has no version
+	// NextVersion is one more than the highest version ever created, so
+	// that a deleted version's number is never reused.
+	NextVersion int
+	CreatedAt   time.Time
+}
+
+// DatasetVersion is one immutable, imported version of a dataset. Its
+// files live on the server's disk; Meta is their meta.json.
+type DatasetVersion struct {
+	DatasetID string
+	Version   int // 1, 2, 3, … in upload order
+	Rows      int64
+	Meta      json.RawMessage
+	CreatedAt time.Time
+}
+
 // Store is everything the server keeps durably.
 type Store interface {
 	// Ping checks that the database answers.
@@ -162,11 +238,45 @@ type Store interface {
 	Close() error
 
 	CreateToken(ctx context.Context, t Token) error
-	// TokenByHash finds a token by the SHA-256 of its secret and records
-	// that it was used.
+	// TokenByHash finds a token by the SHA-256 of its secret. It does not
+	// record the use (TouchToken does), so the hot path does not write.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	Token(ctx context.Context, id string) (Token, error)
+	// TouchToken records that a token was used at the given time.
+	TouchToken(ctx context.Context, id string, at time.Time) error
 	ListTokens(ctx context.Context) ([]Token, error)
+	// DeleteToken revokes a token and ends the sessions signed in with it.
 	DeleteToken(ctx context.Context, id string) error
+
+	// CreateUser stores a user; ErrConflict when the username is taken.
+	CreateUser(ctx context.Context, u User) error
+	User(ctx context.Context, id string) (User, error)
+	UserByName(ctx context.Context, username string) (User, error)
+	// ListUsers lists users ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser stores a user's role, password hash and disabled flag.
+	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser removes a user with its tokens and sessions.
+	DeleteUser(ctx context.Context, id string) error
+
+	CreateSession(ctx context.Context, s Session) error
+	SessionByHash(ctx context.Context, hash []byte) (Session, error)
+	// TouchSession records that a session was used at the given time.
+	TouchSession(ctx context.Context, hash []byte, at time.Time) error
+	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteUserSessions ends every session of a user.
+	DeleteUserSessions(ctx context.Context, userID string) error
+	// PruneSessions deletes sessions past their absolute expiry (at or
+	// before now) or unused since before idleBefore.
+	PruneSessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
+
+	// AppendAudit adds an entry to the audit log. The log is append-only:
+	// there is no method to change or delete an entry, only PruneAudit.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// ListAudit lists entries newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// PruneAudit deletes entries older than before: retention by age.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 	// PutModuleVersion stores a module version and its bytes. Storing the
 	// same version with the same bytes again returns created=false and no
@@ -297,4 +407,20 @@ type Store interface {
 	// ListModels lists registered models ordered by name.
 	ListModels(ctx context.Context) ([]Model, error)
 	DeleteModel(ctx context.Context, name string) error
+
+	// CreateDatasetVersion stores a dataset version, creating its dataset
+	// (with d's name) when it does not exist yet; an existing dataset
+	// keeps its name. ErrConflict when the version exists.
+	CreateDatasetVersion(ctx context.Context, d Dataset, v DatasetVersion) error
+	Dataset(ctx context.Context, id string) (Dataset, error)
+	// ListDatasets lists datasets ordered by id.
+	ListDatasets(ctx context.Context) ([]Dataset, error)
+	// DeleteDataset removes a dataset with all its versions.
+	DeleteDataset(ctx context.Context, id string) error
+	DatasetVersion(ctx context.Context, id string, version int) (DatasetVersion, error)
+	// ListDatasetVersions lists a dataset's versions, oldest first.
+	ListDatasetVersions(ctx context.Context, id string) ([]DatasetVersion, error)
+	// DeleteDatasetVersion removes one version; the dataset stays, even
+	// with no version left.
+	DeleteDatasetVersion(ctx context.Context, id string, version int) error
 }

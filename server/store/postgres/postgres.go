@@ -246,38 +246,42 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.ID, t.Name, t.Hash, string(scopes), t.CreatedAt.UTC())
+	_, err = s.pool.Exec(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, user_id, role, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		t.ID, t.Name, t.Hash, string(scopes), nullString(t.UserID), t.Role, t.ExpiresAt, t.CreatedAt.UTC())
 	if isUniqueViolation(err) {
 		return fmt.Errorf("token %s: %w", t.ID, store.ErrConflict)
 	}
 	return err
 }
 
-const tokenColumns = `id, name, hash, scopes, created_at, last_used_at`
+const tokenColumns = `id, name, hash, scopes, COALESCE(user_id, ''), role, expires_at, created_at, last_used_at`
 
 func scanToken(row pgx.Row) (store.Token, error) {
 	var t store.Token
 	var scopes string
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &t.CreatedAt, &t.LastUsedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &t.UserID, &t.Role, &t.ExpiresAt, &t.CreatedAt, &t.LastUsedAt); err != nil {
 		return t, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
 		return t, fmt.Errorf("token %s has malformed scopes: %w", t.ID, err)
 	}
-	t.CreatedAt, t.LastUsedAt = t.CreatedAt.UTC(), utcPtr(t.LastUsedAt)
+	t.CreatedAt, t.LastUsedAt, t.ExpiresAt = t.CreatedAt.UTC(), utcPtr(t.LastUsedAt), utcPtr(t.ExpiresAt)
 	return t, nil
 }
 
-// TokenByHash finds a token by the hash of its secret and stamps its use.
-// The token comes back as it was before this use, as from SQLite.
+// TokenByHash finds a token by the hash of its secret.
 func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
-	if err != nil {
-		return t, err
-	}
-	_, err = s.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $1 WHERE id = $2`, now(), t.ID)
-	return t, err
+	return scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
+}
+
+// Token finds a token by id.
+func (s *DB) Token(ctx context.Context, id string) (store.Token, error) {
+	return scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = $1`, id))
+}
+
+// TouchToken records a token's use.
+func (s *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
+	return expectOne(s.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $1 WHERE id = $2`, at.UTC(), id))
 }
 
 // ListTokens lists every token, oldest first.
@@ -298,9 +302,14 @@ func (s *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
 	return out, rows.Err()
 }
 
-// DeleteToken revokes a token.
+// DeleteToken revokes a token and ends its sessions.
 func (s *DB) DeleteToken(ctx context.Context, id string) error {
-	return expectOne(s.pool.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1`, id))
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE token_id = $1`, id); err != nil {
+			return err
+		}
+		return expectOne(tx.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1`, id))
+	})
 }
 
 // PutModuleVersion stores a version and its bytes; see store.Store.

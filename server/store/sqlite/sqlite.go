@@ -14,12 +14,11 @@ import (
 
 	"github.com/millrace/millrace/migrations"
 	"github.com/millrace/millrace/server/store"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // DB is a store.Store on one SQLite file.
 type DB struct {
-	db *conn
+	db *sql.DB
 }
 
 var _ store.Store = (*DB)(nil)
@@ -35,7 +34,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// retention deletes runs. The pragma takes effect on a new database;
 	// an older one is converted below.
 	dsn += "&_pragma=auto_vacuum(INCREMENTAL)"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +42,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// single connection makes every transaction serialisable without
 	// SQLITE_BUSY retries (River's SQLite driver asks for the same).
 	db.SetMaxOpenConns(1)
-	s := &DB{db: &conn{DB: db, stmts: map[string]*sql.Stmt{}}}
+	s := &DB{db: db}
 	if err := s.useIncrementalVacuum(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -57,7 +56,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // SQL returns the underlying pool, for River's SQLite driver, which keeps
 // its job tables in the same database.
-func (s *DB) SQL() *sql.DB { return s.db.DB }
+func (s *DB) SQL() *sql.DB { return s.db }
 
 // Ping checks that the database answers.
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -145,21 +144,21 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.ID, t.Name, t.Hash, string(scopes), t.CreatedAt.UTC().Format(time.RFC3339Nano))
+	_, err = s.db.ExecContext(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, user_id, role, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, t.Hash, string(scopes), nullString(t.UserID), t.Role, nullTime(t.ExpiresAt), t.CreatedAt.UTC().Format(time.RFC3339Nano))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("token %s: %w", t.ID, store.ErrConflict)
 	}
 	return err
 }
 
-const tokenColumns = `id, name, hash, scopes, created_at, last_used_at`
+const tokenColumns = `id, name, hash, scopes, user_id, role, expires_at, created_at, last_used_at`
 
 func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 	var t store.Token
 	var scopes, created string
-	var lastUsed sql.NullString
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created, &lastUsed); err != nil {
+	var userID, expires, lastUsed sql.NullString
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &userID, &t.Role, &expires, &created, &lastUsed); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return t, store.ErrNotFound
 		}
@@ -168,22 +167,26 @@ func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
 		return t, fmt.Errorf("token %s has malformed scopes: %w", t.ID, err)
 	}
+	t.UserID = userID.String
 	t.CreatedAt = parseTime(created)
-	if lastUsed.Valid {
-		lu := parseTime(lastUsed.String)
-		t.LastUsedAt = &lu
-	}
+	t.ExpiresAt = timePtr(expires)
+	t.LastUsedAt = timePtr(lastUsed)
 	return t, nil
 }
 
-// TokenByHash finds a token by the hash of its secret and stamps its use.
+// TokenByHash finds a token by the hash of its secret.
 func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
-	if err != nil {
-		return t, err
-	}
-	_, err = s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, now(), t.ID)
-	return t, err
+	return scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+}
+
+// Token finds a token by id.
+func (s *DB) Token(ctx context.Context, id string) (store.Token, error) {
+	return scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))
+}
+
+// TouchToken records a token's use.
+func (s *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
+	return expectOne(s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, at.UTC().Format(time.RFC3339Nano), id))
 }
 
 // ListTokens lists every token, oldest first.
@@ -204,9 +207,14 @@ func (s *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
 	return out, rows.Err()
 }
 
-// DeleteToken revokes a token.
+// DeleteToken revokes a token and ends its sessions.
 func (s *DB) DeleteToken(ctx context.Context, id string) error {
-	return expectOne(s.db.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id))
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_id = ?`, id); err != nil {
+			return err
+		}
+		return expectOne(tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id))
+	})
 }
 
 func expectOne(res sql.Result, err error) error {

@@ -33,11 +33,25 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		list, err := s.ListTokens(ctx)
 		require.NoError(t, err)
 		require.Len(t, list, 1)
-		require.NotNil(t, list[0].LastUsedAt, "TokenByHash records use")
+		require.Nil(t, list[0].LastUsedAt, "TokenByHash does not write")
+		used := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		require.NoError(t, s.TouchToken(ctx, "tok_1", used))
+		got, err = s.Token(ctx, "tok_1")
+		require.NoError(t, err)
+		require.Equal(t, used, *got.LastUsedAt)
+		require.Empty(t, got.UserID)
+		require.Nil(t, got.ExpiresAt)
+		require.ErrorIs(t, s.TouchToken(ctx, "tok_nope", used), store.ErrNotFound)
 
 		require.NoError(t, s.DeleteToken(ctx, "tok_1"))
 		require.ErrorIs(t, s.DeleteToken(ctx, "tok_1"), store.ErrNotFound)
+		_, err = s.Token(ctx, "tok_1")
+		require.ErrorIs(t, err, store.ErrNotFound)
 	})
+
+	t.Run("Users", func(t *testing.T) { t.Parallel(); exerciseUsers(t, newStore(t)) })
+	t.Run("Sessions", func(t *testing.T) { t.Parallel(); exerciseSessions(t, newStore(t)) })
+	t.Run("Audit", func(t *testing.T) { t.Parallel(); exerciseAudit(t, newStore(t)) })
 
 	t.Run("ModuleVersions", func(t *testing.T) {
 		t.Parallel()
@@ -348,6 +362,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	exerciseTriggers(t, newStore)
 	exerciseArtifacts(t, newStore)
 	exerciseModels(t, newStore)
+	exerciseDatasets(t, newStore)
 
 	t.Run("ErrorsWrap", func(t *testing.T) {
 		t.Parallel()

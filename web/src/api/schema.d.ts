@@ -81,6 +81,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log, newest first, with filters and cursor pagination
+         * @description The log is append-only: no operation changes or deletes an entry. Entries older than the retention period (a year by default) are dropped.
+         */
+        get: operations["list-audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/login": {
         parameters: {
             query?: never;
@@ -91,8 +111,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Sign in: start a browser session
-         * @description Exchanges an API token for an HttpOnly, SameSite=Strict session cookie (millrace_session). Unsafe requests made with the cookie must send the returned csrf_token in X-CSRF-Token.
+         * Sign in to the console
+         * @description Takes a username and password, or an API token, and starts a session: the response sets the session cookie and returns the CSRF token to send with unsafe requests. Sessions end after 12h0m0s without use and after 168h0m0s at most. After 5 failures for one username, or 20 from one address, within 15m0s, sign-in is refused (429, with Retry-After) for 15m0s.
          */
         post: operations["login"];
         delete?: never;
@@ -110,7 +130,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign out: end the browser session */
+        /** Sign out: end the session and clear its cookie */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -125,11 +145,52 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Who is signed in, with what scopes */
-        get: operations["whoami"];
+        /**
+         * Who am I: the caller's user, role, scopes and, for a session, its CSRF token
+         * @description Needs no particular scope: any valid token or session may ask about itself.
+         */
+        get: operations["get-me"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your API tokens (never their secrets) */
+        get: operations["list-own-tokens"];
+        put?: never;
+        /**
+         * Create an API token for yourself
+         * @description Needs no particular scope: the token acts for you and never does more than you may.
+         */
+        post: operations["create-own-token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke one of your API tokens */
+        delete: operations["delete-own-token"];
         options?: never;
         head?: never;
         patch?: never;
@@ -146,6 +207,109 @@ export interface paths {
         put?: never;
         /** Preview the next fire times of a cron schedule */
         post: operations["preview-cron"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List datasets */
+        get: operations["list-datasets"];
+        put?: never;
+        /**
+         * Upload a file as a new dataset (its version 1)
+         * @description Imports labelled texts: detects or takes the text and label columns, optionally redacts personal data, splits train/validation by seed, and computes statistics. The upload is streamed to a temporary file and checked whole before anything is kept: a bad file gets a problem naming the file (inside a zip), line and column, and leaves nothing behind. Zips with unsafe names (.., absolute paths, backslashes), links, nested archives, too many entries or too much decompressed data are refused. Texts and labels must be non-empty; there must be 2 to 1000 labels. The version's files are written to the server's disk (train.jsonl, validation.jsonl, meta.json) and never change.
+         */
+        post: operations["create-dataset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a dataset with its versions */
+        get: operations["get-dataset"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a dataset with all its versions
+         * @description Refused (409) while a training job uses one of its versions.
+         */
+        delete: operations["delete-dataset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file as a dataset's next version
+         * @description Like create-dataset, for an existing dataset: the new version takes the next number; earlier versions stay as they are. The upload is streamed to a temporary file and checked whole before anything is kept: a bad file gets a problem naming the file (inside a zip), line and column, and leaves nothing behind. Zips with unsafe names (.., absolute paths, backslashes), links, nested archives, too many entries or too much decompressed data are refused. Texts and labels must be non-empty; there must be 2 to 1000 labels. The version's files are written to the server's disk (train.jsonl, validation.jsonl, meta.json) and never change.
+         */
+        post: operations["create-dataset-version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets/{id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a dataset version: columns, labels, split and statistics */
+        get: operations["get-dataset-version"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete one version of a dataset
+         * @description Its number is never given to another version. Refused (409) while a training job uses it.
+         */
+        delete: operations["delete-dataset-version"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets/{id}/versions/{version}/rows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview a version's rows
+         * @description Pages through one split as stored (after redaction), in the uploaded order.
+         */
+        get: operations["list-dataset-rows"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -508,7 +672,10 @@ export interface paths {
         /** List API tokens (never their secrets) */
         get: operations["list-tokens"];
         put?: never;
-        /** Create an API token */
+        /**
+         * Create an API token
+         * @description A token has a role or explicit scopes, no wider than the caller's own, and may belong to a user and expire.
+         */
         post: operations["create-token"];
         delete?: never;
         options?: never;
@@ -526,7 +693,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API token */
+        /**
+         * Revoke an API token
+         * @description The token stops working at once, and so do the console sessions signed in with it.
+         */
         delete: operations["delete-token"];
         options?: never;
         head?: never;
@@ -548,6 +718,46 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List console users */
+        get: operations["list-users"];
+        put?: never;
+        /**
+         * Create a console user
+         * @description Roles: viewer reads; operator also runs workflows and invokes modules; editor also uploads modules and edits workflows and triggers; admin does everything. See the README's role table.
+         */
+        post: operations["create-user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a console user */
+        get: operations["get-user"];
+        put?: never;
+        post?: never;
+        /** Delete a user with their tokens and sessions */
+        delete: operations["delete-user"];
+        options?: never;
+        head?: never;
+        /** Change a user's role or password, or disable or enable them */
+        patch: operations["update-user"];
         trace?: never;
     };
     "/v1/workflows": {
@@ -697,20 +907,56 @@ export interface components {
             /** @description Where to download the bytes (scope workflows:read). */
             url: string;
         };
+        AuditEntry: {
+            /** @description The operation id (upload-module, put-grant, …), or login, logout. */
+            action: string;
+            /** @description usr_… or tok_…; empty for a failed sign-in (see actor_name) or the server itself. */
+            actor_id: string;
+            actor_name: string;
+            /** Format: date-time */
+            at: string;
+            client_ip: string;
+            detail?: string;
+            /** Format: int64 */
+            id: number;
+            /** @enum {string} */
+            outcome: "success" | "failure" | "denied";
+            target: string;
+        };
         Capabilities: {
             accel?: components["schemas"]["Accel"];
             allowed_outbound_hosts?: string[] | null;
             kv?: boolean;
             secrets?: string[] | null;
         };
-        CreateTokenInputBody: {
+        CreateTokenBody: {
+            /**
+             * Format: date-time
+             * @description When the token stops working; absent means never.
+             */
+            expires_at?: string;
             name: string;
-            /** @description Any of modules:read, modules:write, modules:grant, modules:invoke, secrets:read, secrets:write, tokens:admin, workflows:read, workflows:write, workflows:run; or * for every scope, present and future. */
-            scopes: string[] | null;
+            /**
+             * @description Instead of scopes: the role's scopes, present and future.
+             * @enum {string}
+             */
+            role?: "viewer" | "operator" | "editor" | "admin" | "";
+            /** @description Any of modules:read, modules:write, modules:grant, modules:invoke, secrets:read, secrets:write, tokens:admin, workflows:read, workflows:write, workflows:run, models:read, models:admin, users:admin, audit:read; or * for every scope, present and future. Give scopes or role, not both. */
+            scopes?: string[] | null;
+            /** @description The user the token acts for; default the caller's user. The token never does more than that user's role allows. */
+            user_id?: string;
         };
         CreateTokenOutputBody: {
             /** @description The secret. It is shown only now; store it safely. */
             token: string;
+        };
+        CreateUserInputBody: {
+            /** @description At least 12 characters. */
+            password: string;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "editor" | "admin";
+            /** @description Lower-case letters, digits, and . _ @ - (not first). */
+            username: string;
         };
         CreatedTrigger: {
             after?: components["schemas"]["AfterConfig"];
@@ -753,6 +999,18 @@ export interface components {
         CronPreviewOutputBody: {
             /** @description The next fire times, in the schedule's time zone. */
             next: string[] | null;
+        };
+        Dataset: {
+            /** Format: date-time */
+            created_at: string;
+            id: string;
+            /**
+             * Format: int64
+             * @description 0 when every version was deleted.
+             */
+            latest_version: number;
+            name: string;
+            versions?: components["schemas"]["Meta"][] | null;
         };
         Definition: {
             description?: string;
@@ -825,6 +1083,10 @@ export interface components {
             /** @enum {string} */
             type: "run.started" | "run.finished" | "node.started" | "node.finished" | "node.progress";
         };
+        Example: {
+            label: string;
+            text: string;
+        };
         FormFile: {
             ContentType: string;
             Filename: string;
@@ -869,6 +1131,14 @@ export interface components {
             /** Format: int64 */
             timeout_ms?: number;
         };
+        ListAuditOutputBody: {
+            entries: components["schemas"]["AuditEntry"][] | null;
+            /** @description Pass as cursor for the next page; absent on the last page. */
+            next_cursor?: string;
+        };
+        ListDatasetsOutputBody: {
+            datasets: components["schemas"]["Dataset"][] | null;
+        };
         ListModelsOutputBody: {
             models: components["schemas"]["Model"][] | null;
         };
@@ -889,6 +1159,9 @@ export interface components {
         ListTriggersOutputBody: {
             triggers: components["schemas"]["Trigger"][] | null;
         };
+        ListUsersOutputBody: {
+            users: components["schemas"]["UserInfo"][] | null;
+        };
         ListWorkflowsOutputBody: {
             workflows: components["schemas"]["Workflow"][] | null;
         };
@@ -902,11 +1175,12 @@ export interface components {
             /** Format: date-time */
             time: string;
         };
-        LoginInputBody: {
+        LoginBody: {
+            /** @description With username: the user's password. */
             password?: string;
-            /** @description An API token (mr_…). */
+            /** @description Instead of a username and password: an API token (mr_…). The session then has the token's rights. */
             token?: string;
-            /** @description A user name (user accounts are not available yet on this server). */
+            /** @description With password: a console user's name. */
             username?: string;
         };
         Manifest: {
@@ -934,6 +1208,44 @@ export interface components {
             fields?: {
                 [key: string]: string;
             };
+        };
+        Meta: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description The files read from a zip, in archive order. */
+            files?: string[] | null;
+            /** @description The uploaded file's format: csv, tsv, jsonl, txt or zip. */
+            format: string;
+            /** @description The dataset's id. */
+            id: string;
+            /** @description The column the labels came from. */
+            label_column: string;
+            /** @description The distinct labels, sorted. */
+            labels: string[] | null;
+            name: string;
+            /** @description What was redacted at import: email, phone, ip. */
+            redacted: string[] | null;
+            /** Format: int64 */
+            rows: number;
+            /** Format: int64 */
+            seed: number;
+            /** @description Hex SHA-256 of train.jsonl and validation.jsonl. */
+            sha256: {
+                [key: string]: string;
+            };
+            /** @description The uploaded file's name. */
+            source: string;
+            stats: components["schemas"]["Stats"];
+            /** @description The column the texts came from. */
+            text_column: string;
+            /** Format: int64 */
+            train_rows: number;
+            /** Format: double */
+            validation_fraction: number;
+            /** Format: int64 */
+            validation_rows: number;
+            /** Format: int64 */
+            version: number;
         };
         Model: {
             /** Format: date-time */
@@ -999,6 +1311,21 @@ export interface components {
             /** @enum {string} */
             status: "running" | "succeeded" | "failed" | "skipped" | "canceled";
         };
+        OwnTokenBody: {
+            /**
+             * Format: date-time
+             * @description When the token stops working; absent means never.
+             */
+            expires_at?: string;
+            name: string;
+            /**
+             * @description Instead of scopes: a role no higher than yours.
+             * @enum {string}
+             */
+            role?: "viewer" | "operator" | "editor" | "admin" | "";
+            /** @description Scopes you hold; give scopes or role, not both. */
+            scopes?: string[] | null;
+        };
         Progress: {
             /** Format: int32 */
             done: number;
@@ -1049,6 +1376,17 @@ export interface components {
              */
             multiplier?: number;
         };
+        RowsOutputBody: {
+            /** Format: int64 */
+            offset: number;
+            rows: components["schemas"]["Example"][] | null;
+            split: string;
+            /**
+             * Format: int64
+             * @description Rows in the split.
+             */
+            total: number;
+        };
         RunSummary: {
             /** Format: date-time */
             created_at: string;
@@ -1089,25 +1427,20 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
-        SessionInfo: {
-            /** @description Send it in X-CSRF-Token with every unsafe request that uses the session cookie. */
+        SessionBody: {
+            /** @description Send it as the X-CSRF-Token header on POST, PUT, PATCH and DELETE made with the session cookie. Absent for bearer tokens, which need none. */
             csrf_token?: string;
             /**
              * Format: date-time
-             * @description When the session ends.
+             * @description When the session ends unless used again (the idle timeout, capped by its absolute lifetime); for a bearer token, its expiry if it has one.
              */
             expires_at?: string;
-            /** @description admin, editor, operator or viewer, derived from the scopes. */
+            /** @description The caller's role; empty for a token with explicit scopes. */
             role: string;
-            /** @description The scopes the session holds; * means every scope. */
+            /** @description What the caller may do; * means everything. */
             scopes: string[] | null;
-            /** @description The signed-in user; null for a token that belongs to no user. */
-            user: components["schemas"]["SessionUser"];
-        };
-        SessionUser: {
-            id: string;
-            role: string;
-            username: string;
+            /** @description The signed-in user; null for a token that belongs to no user (made before users existed). */
+            user: components["schemas"]["UserRef"];
         };
         StartRunInputBody: {
             /** @description The run input, checked against the workflow's input_schema. */
@@ -1117,6 +1450,29 @@ export interface components {
              * @description A published version; 0 or absent means the latest.
              */
             version?: number;
+        };
+        Stats: {
+            /**
+             * Format: double
+             * @description Mean text length in characters (after redaction).
+             */
+            average_length: number;
+            class_balance: {
+                [key: string]: number;
+            };
+            /**
+             * Format: int64
+             * @description Duplicates whose label differs from the first occurrence's.
+             */
+            conflicting_duplicates: number;
+            /**
+             * Format: int64
+             * @description Rows whose text, lower-cased with white space collapsed, repeats an earlier row's.
+             */
+            duplicates: number;
+            redactions?: {
+                [key: string]: number;
+            };
         };
         Status: {
             /** @description The child's Unix socket, or the remote server's URL. */
@@ -1165,11 +1521,20 @@ export interface components {
         TokenInfo: {
             /** Format: date-time */
             created_at: string;
-            id: string;
             /** Format: date-time */
+            expires_at?: string;
+            id: string;
+            /**
+             * Format: date-time
+             * @description Updated at most once a minute.
+             */
             last_used_at?: string;
             name: string;
+            /** @description The token's role, when it was given one instead of scopes. */
+            role?: string;
             scopes: string[] | null;
+            /** @description The user the token acts for; it never does more than their role allows. */
+            user_id?: string;
         };
         Trigger: {
             after?: components["schemas"]["AfterConfig"];
@@ -1201,6 +1566,35 @@ export interface components {
             kind: "webhook" | "cron" | "workflow_finished";
             /** @description Settings of a webhook trigger; optional. */
             webhook?: components["schemas"]["WebhookConfig"];
+        };
+        UpdateUserInputBody: {
+            /** @description true stops the user, their sessions and their tokens; false lets them in again. */
+            disabled?: boolean;
+            /** @description A new password; it ends the user's sessions. */
+            password?: string;
+            /**
+             * @description A new role; it applies at once to the user's sessions and tokens.
+             * @enum {string}
+             */
+            role?: "viewer" | "operator" | "editor" | "admin";
+        };
+        UserInfo: {
+            /** Format: date-time */
+            created_at: string;
+            disabled: boolean;
+            /** @description Whether the user can sign in with a password (the first start's admin has none until one is set). */
+            has_password: boolean;
+            id: string;
+            /** @enum {string} */
+            role: "viewer" | "operator" | "editor" | "admin";
+            /** Format: date-time */
+            updated_at: string;
+            username: string;
+        };
+        UserRef: {
+            id: string;
+            role: string;
+            username: string;
         };
         ValidateExpressionInputBody: {
             /**
@@ -1517,31 +1911,48 @@ export interface operations {
             };
         };
     };
-    login: {
+    "list-audit": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only entries by this actor: a user or token id, or a name. */
+                actor?: string;
+                /** @description Only entries of this action. */
+                action?: string;
+                /** @description Only entries at or after this time (RFC 3339). */
+                since?: string;
+                /** @description Only entries before this time (RFC 3339). */
+                until?: string;
+                /** @description The next_cursor of the previous page. */
+                cursor?: string;
+                /** @description Page size; default 50. */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["LoginInputBody"];
-            };
-        };
+        requestBody?: never;
         responses: {
             /** @description OK */
             200: {
                 headers: {
-                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionInfo"];
+                    "application/json": components["schemas"]["ListAuditOutputBody"];
                 };
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1569,14 +1980,74 @@ export interface operations {
             };
         };
     };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Cache-Control"?: string;
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     logout: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
-            cookie?: {
-                millrace_session?: string;
-            };
+            cookie?: never;
         };
         requestBody?: never;
         responses: {
@@ -1588,8 +2059,26 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Error */
-            default: {
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1599,14 +2088,60 @@ export interface operations {
             };
         };
     };
-    whoami: {
+    "get-me": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
-            cookie?: {
-                millrace_session?: string;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionBody"];
+                };
             };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "list-own-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
         requestBody?: never;
         responses: {
@@ -1616,11 +2151,154 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionInfo"];
+                    "application/json": components["schemas"]["ListTokensOutputBody"];
                 };
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "create-own-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OwnTokenBody"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateTokenOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "delete-own-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1699,6 +2377,689 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "list-datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDatasetsOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "create-dataset": {
+        parameters: {
+            query?: {
+                /** @description The dataset's name; by default the file's name without its extension. */
+                name?: string;
+                /** @description The file's format; by default its extension, else its first bytes, tell. */
+                format?: "csv" | "tsv" | "jsonl" | "txt" | "zip";
+                /** @description The column holding the texts. By default a column named text, body, message, content, email, sentence, document, review or msg (any case), else the column with the longest values. */
+                text_column?: string;
+                /** @description The column holding the labels. By default a column named label, class, category, target, spam, labels, sentiment or y, else the column with the fewest distinct values. */
+                label_column?: string;
+                /** @description Seed of the train/validation split. A row goes to validation when a hash of the seed and its normalised text falls under validation_fraction: the same file and seed split the same way, in any row order, and duplicates stay on one side. */
+                seed?: number;
+                /** @description Share of rows held out for validation. */
+                validation_fraction?: number;
+                /** @description Personal data to replace at import, before anything is stored: email → [email], phone → [phone], ip (IPv4 and IPv6) → [ip]. Comma-separated. */
+                redact?: ("email" | "phone" | "ip")[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description The data: CSV or TSV with a header row, JSONL (one object per line), plain text (one example per line as label<TAB>text), or a zip of such files in which a folder's name labels the lines of the .txt files inside it. UTF-8.
+                     */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Meta"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "get-dataset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Dataset id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dataset"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "delete-dataset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Dataset id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "create-dataset-version": {
+        parameters: {
+            query?: {
+                /** @description The file's format; by default its extension, else its first bytes, tell. */
+                format?: "csv" | "tsv" | "jsonl" | "txt" | "zip";
+                /** @description The column holding the texts. By default a column named text, body, message, content, email, sentence, document, review or msg (any case), else the column with the longest values. */
+                text_column?: string;
+                /** @description The column holding the labels. By default a column named label, class, category, target, spam, labels, sentiment or y, else the column with the fewest distinct values. */
+                label_column?: string;
+                /** @description Seed of the train/validation split. A row goes to validation when a hash of the seed and its normalised text falls under validation_fraction: the same file and seed split the same way, in any row order, and duplicates stay on one side. */
+                seed?: number;
+                /** @description Share of rows held out for validation. */
+                validation_fraction?: number;
+                /** @description Personal data to replace at import, before anything is stored: email → [email], phone → [phone], ip (IPv4 and IPv6) → [ip]. Comma-separated. */
+                redact?: ("email" | "phone" | "ip")[] | null;
+            };
+            header?: never;
+            path: {
+                /** @description Dataset id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description The data: CSV or TSV with a header row, JSONL (one object per line), plain text (one example per line as label<TAB>text), or a zip of such files in which a folder's name labels the lines of the .txt files inside it. UTF-8.
+                     */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Meta"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "get-dataset-version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Dataset id. */
+                id: string;
+                /** @description Version number. */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Meta"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "delete-dataset-version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Dataset id. */
+                id: string;
+                /** @description Version number. */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "list-dataset-rows": {
+        parameters: {
+            query?: {
+                /** @description Which split to page through. */
+                split?: "train" | "validation";
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Dataset id. */
+                id: string;
+                /** @description Version number. */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RowsOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3500,7 +4861,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CreateTokenInputBody"];
+                "application/json": components["schemas"]["CreateTokenBody"];
             };
         };
         responses: {
@@ -3655,6 +5016,346 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "list-users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListUsersOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "create-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateUserInputBody"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserInfo"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "get-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserInfo"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "delete-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "update-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUserInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserInfo"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,2 @@
+DROP TABLE dataset_versions;
+DROP TABLE datasets;

@@ -1,0 +1,110 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/millrace/millrace/server/store"
+)
+
+// CreateDatasetVersion stores a version, creating its dataset if needed,
+// in one transaction.
+func (s *DB) CreateDatasetVersion(ctx context.Context, d store.Dataset, v store.DatasetVersion) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		ts := now()
+		if _, err := tx.Exec(ctx, `INSERT INTO datasets (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`, d.ID, d.Name, ts); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO dataset_versions (dataset_id, version, rows, meta, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			v.DatasetID, v.Version, v.Rows, string(v.Meta), ts)
+		if isUniqueViolation(err) {
+			return fmt.Errorf("dataset %s version %d: %w", v.DatasetID, v.Version, store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE datasets SET next_version = GREATEST(next_version, $1) WHERE id = $2`, v.Version+1, v.DatasetID)
+		return err
+	})
+}
+
+const datasetQuery = `SELECT d.id, d.name, COALESCE((SELECT MAX(version) FROM dataset_versions v WHERE v.dataset_id = d.id), 0), d.next_version, d.created_at FROM datasets d`
+
+func scanDataset(row interface{ Scan(...any) error }) (store.Dataset, error) {
+	var d store.Dataset
+	if err := row.Scan(&d.ID, &d.Name, &d.LatestVersion, &d.NextVersion, &d.CreatedAt); err != nil {
+		return d, notFound(err)
+	}
+	d.CreatedAt = d.CreatedAt.UTC()
+	return d, nil
+}
+
+// Dataset returns one dataset with its latest version number.
+func (s *DB) Dataset(ctx context.Context, id string) (store.Dataset, error) {
+	return scanDataset(s.pool.QueryRow(ctx, datasetQuery+` WHERE d.id = $1`, id))
+}
+
+// ListDatasets lists datasets by id.
+func (s *DB) ListDatasets(ctx context.Context) ([]store.Dataset, error) {
+	rows, err := s.pool.Query(ctx, datasetQuery+` ORDER BY d.id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Dataset
+	for rows.Next() {
+		d, err := scanDataset(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DeleteDataset removes a dataset; its versions go with it (ON DELETE
+// CASCADE).
+func (s *DB) DeleteDataset(ctx context.Context, id string) error {
+	return expectOne(s.pool.Exec(ctx, `DELETE FROM datasets WHERE id = $1`, id))
+}
+
+const datasetVersionColumns = `dataset_id, version, rows, meta::text, created_at`
+
+func scanDatasetVersion(row interface{ Scan(...any) error }) (store.DatasetVersion, error) {
+	var v store.DatasetVersion
+	var meta string
+	if err := row.Scan(&v.DatasetID, &v.Version, &v.Rows, &meta, &v.CreatedAt); err != nil {
+		return v, notFound(err)
+	}
+	v.Meta, v.CreatedAt = []byte(meta), v.CreatedAt.UTC()
+	return v, nil
+}
+
+// DatasetVersion returns one version of a dataset.
+func (s *DB) DatasetVersion(ctx context.Context, id string, version int) (store.DatasetVersion, error) {
+	return scanDatasetVersion(s.pool.QueryRow(ctx, `SELECT `+datasetVersionColumns+` FROM dataset_versions WHERE dataset_id = $1 AND version = $2`, id, version))
+}
+
+// ListDatasetVersions lists a dataset's versions, oldest first.
+func (s *DB) ListDatasetVersions(ctx context.Context, id string) ([]store.DatasetVersion, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+datasetVersionColumns+` FROM dataset_versions WHERE dataset_id = $1 ORDER BY version`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.DatasetVersion
+	for rows.Next() {
+		v, err := scanDatasetVersion(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// DeleteDatasetVersion removes one version of a dataset.
+func (s *DB) DeleteDatasetVersion(ctx context.Context, id string, version int) error {
+	return expectOne(s.pool.Exec(ctx, `DELETE FROM dataset_versions WHERE dataset_id = $1 AND version = $2`, id, version))
+}
