@@ -1,34 +1,16 @@
-// Datasets and training jobs. Their API comes from other branches and is
-// not in this console's openapi.json yet, so these pages use rest() with
-// the types below, and the console shows them only when the server's
-// /openapi.json lists the paths (api/features.ts).
+// Datasets (on the generated client) and training jobs. The training API
+// comes from another branch and is not in this console's openapi.json
+// yet, so its pages use rest() with the types below. The console shows
+// each page only when the server's /openapi.json lists its paths
+// (api/features.ts).
 import { useEffect, useState, type FormEvent } from "react";
-import { ProblemError, rest } from "../api/client";
+import { api, must, ProblemError, rest, type Schemas } from "../api/client";
 import { useSession } from "../api/session";
 import { LineChart } from "../components/LineChart";
 import { Empty, Json, ProblemView, Spinner, StatusBadge, useLoad, when } from "../components/ui";
 import { Link, navigate } from "../router";
 
-type Stats = { class_balance: Record<string, number>; duplicates: number; conflicting_duplicates: number; average_length: number; redactions?: Record<string, number> };
-type DatasetMeta = {
-  id: string;
-  name: string;
-  version: number;
-  text_column: string;
-  label_column: string;
-  labels: string[] | null;
-  rows: number;
-  train_rows: number;
-  validation_rows: number;
-  validation_fraction: number;
-  redacted: string[] | null;
-  created_at: string;
-  source: string;
-  format: string;
-  stats: Stats;
-};
-type Dataset = { id: string; name: string; latest_version: number; created_at: string; versions?: DatasetMeta[] | null };
-type Rows = { split: string; offset: number; total: number; rows: Record<string, unknown>[] | null };
+type Dataset = Schemas["Dataset"];
 type Epoch = { epoch: number; epochs: number; train_loss: number; validation_accuracy: number; best: boolean; examples_per_second: number; seconds: number; time: string };
 type Job = {
   id: string;
@@ -47,7 +29,7 @@ type Job = {
 
 export function Datasets() {
   const { can } = useSession();
-  const list = useLoad(() => rest<{ datasets: Dataset[] | null }>("GET", "/v1/datasets"), []);
+  const list = useLoad(() => must(api.GET("/v1/datasets")), []);
   const [file, setFile] = useState<File | null>(null);
   const [name, setName] = useState("");
   const [error, setError] = useState<unknown>(null);
@@ -60,7 +42,14 @@ export function Datasets() {
     const form = new FormData();
     form.append("file", file);
     try {
-      const meta = await rest<DatasetMeta>("POST", `/v1/datasets${name ? `?name=${encodeURIComponent(name)}` : ""}`, form);
+      const meta = await must(
+        api.POST("/v1/datasets", {
+          params: { query: { name: name || undefined } },
+          // The generated body type is the schema; the wire format is multipart.
+          body: form as unknown as { file: string },
+          bodySerializer: (b) => b as unknown as FormData,
+        }),
+      );
       navigate(`/ai/datasets/${meta.id}`);
     } catch (err) {
       setError(err);
@@ -127,13 +116,16 @@ export function Datasets() {
 }
 
 export function DatasetDetail({ id }: { id: string }) {
-  const ds = useLoad(() => rest<Dataset>("GET", `/v1/datasets/${encodeURIComponent(id)}`), [id]);
+  const ds = useLoad(() => must(api.GET("/v1/datasets/{id}", { params: { path: { id } } })), [id]);
   const [version, setVersion] = useState(0);
   const [split, setSplit] = useState<"train" | "validation">("train");
   const [offset, setOffset] = useState(0);
   const v = version || ds.data?.latest_version || 0;
-  const meta = useLoad(() => (v ? rest<DatasetMeta>("GET", `/v1/datasets/${encodeURIComponent(id)}/versions/${v}`) : Promise.resolve(null)), [id, v]);
-  const rows = useLoad(() => (v ? rest<Rows>("GET", `/v1/datasets/${encodeURIComponent(id)}/versions/${v}/rows?split=${split}&offset=${offset}&limit=20`) : Promise.resolve(null)), [id, v, split, offset]);
+  const meta = useLoad(() => (v ? must(api.GET("/v1/datasets/{id}/versions/{version}", { params: { path: { id, version: v } } })) : Promise.resolve(null)), [id, v]);
+  const rows = useLoad(
+    () => (v ? must(api.GET("/v1/datasets/{id}/versions/{version}/rows", { params: { path: { id, version: v }, query: { split, offset, limit: 20 } } })) : Promise.resolve(null)),
+    [id, v, split, offset],
+  );
   if (ds.error) return <ProblemView error={ds.error} />;
   if (!ds.data) return <Spinner />;
   const m = meta.data;
@@ -216,8 +208,8 @@ export function DatasetDetail({ id }: { id: string }) {
               <tbody>
                 {(rows.data.rows ?? []).map((r, i) => (
                   <tr key={i}>
-                    <td style={{ whiteSpace: "nowrap" }}>{String(r.label ?? "")}</td>
-                    <td>{String(r.text ?? JSON.stringify(r))}</td>
+                    <td style={{ whiteSpace: "nowrap", width: "15%" }}>{r.label}</td>
+                    <td>{r.text}</td>
                   </tr>
                 ))}
               </tbody>
@@ -232,7 +224,7 @@ export function DatasetDetail({ id }: { id: string }) {
 export function TrainingJobs() {
   const { can } = useSession();
   const jobs = useLoad(() => rest<{ jobs: Job[] | null }>("GET", "/v1/training-jobs"), []);
-  const datasets = useLoad(() => rest<{ datasets: Dataset[] | null }>("GET", "/v1/datasets").catch(() => ({ datasets: [] })), []);
+  const datasets = useLoad(() => must(api.GET("/v1/datasets")).catch(() => ({ datasets: [] as Dataset[] })), []);
   const [dataset, setDataset] = useState("");
   const [model, setModel] = useState("");
   const [epochs, setEpochs] = useState(10);

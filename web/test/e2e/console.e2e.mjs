@@ -74,6 +74,15 @@ async function go(path) {
   await page.goto(server.url + path);
 }
 
+/** until polls a condition (the page updates asynchronously) for up to 15 s. */
+async function until(cond, what) {
+  for (let i = 0; i < 75; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
 async function expectText(locator, text, timeout = 15000) {
   await locator.filter({ hasText: text }).first().waitFor({ timeout });
 }
@@ -224,8 +233,7 @@ step("a failed run says why; after the fix, retry finishes it", async () => {
   // The failed filter finds it.
   await page.getByRole("link", { name: "Runs" }).click();
   await page.getByLabel("Status").selectOption("failed");
-  await page.locator("tbody tr").first().waitFor();
-  if ((await page.locator("tbody tr").count()) !== 1) throw new Error("the failed filter shows other runs");
+  await until(async () => (await page.locator("tbody tr").count()) === 1 && (await page.locator("tbody .badge-failed").count()) === 1, "the failed filter shows exactly the failed run");
 
   // Grant again and retry: the failed node runs, the rest is kept.
   await go("/modules/tally");
@@ -292,6 +300,20 @@ step("history, triggers and the other pages", async () => {
   await page.locator('[data-testid="node-tally"]').click();
   await shot("20-workflow-editor-1280x720");
   await page.setViewportSize({ width: 1366, height: 800 });
+});
+
+step("datasets: upload one and read its statistics and rows", async () => {
+  await page.getByRole("link", { name: "Datasets" }).click();
+  const rows = ["text,label"];
+  for (let i = 0; i < 40; i++) rows.push(i % 2 ? `win a free prize now ${i},spam` : `meeting notes for the team ${i},ham`);
+  await page.locator("#ds-file").setInputFiles({ name: "mail.csv", mimeType: "text/csv", buffer: Buffer.from(rows.join("\n") + "\n") });
+  await page.getByLabel("Name (optional)").fill("mail");
+  await page.getByRole("button", { name: "Upload", exact: true }).click();
+  await page.getByRole("heading", { name: /mail/ }).waitFor();
+  await expectText(page.locator(".panel"), "40 rows");
+  await expectText(page.locator(".panel", { hasText: "Labels" }), "spam");
+  await expectText(page.locator(".panel", { hasText: "Preview" }).locator("table"), "meeting notes for the team");
+  await shot("21-dataset");
 });
 
 step("a viewer sees no write controls", async () => {
