@@ -115,8 +115,7 @@ func Handler(d *Deps, maxBodyBytes int64) http.Handler {
 	Register(api, d)
 	mux.Handle("GET /docs", docsHandler())
 	mux.Handle("GET /docs/", docsHandler())
-	mux.Handle("GET /", consoleHandler())
-	return limitBody(mux, maxBodyBytes, datasetUploadLimit(d))
+	return limitBody(withConsole(mux), maxBodyBytes, datasetUploadLimit(d))
 }
 
 // datasetUploadLimit is the body limit of dataset uploads, which are

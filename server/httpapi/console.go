@@ -25,23 +25,35 @@ The API works without it; its reference is at <a href="/docs">/docs</a>.</p></bo
 // images may be blob: URLs of artifacts fetched with the session.
 const consoleCSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-// apiPrefixes are served by the API only: an unknown path under them is a
-// 404 problem, never the console's page.
+// apiPrefixes are served by the API only: an unknown path under them is
+// the API's 404, never the console's page.
 var apiPrefixes = []string{"/v1/", "/hooks/", "/docs/"}
+
+// withConsole serves the console for GET and HEAD requests that no API
+// route takes, and passes everything else to mux unchanged, so the API's
+// own 404 and 405 answers stay what they were without the console.
+func withConsole(mux *http.ServeMux) http.Handler {
+	console := consoleHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			api := false
+			for _, p := range apiPrefixes {
+				api = api || strings.HasPrefix(r.URL.Path, p)
+			}
+			if _, pattern := mux.Handler(r); pattern == "" && !api {
+				console.ServeHTTP(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
 
 func consoleHandler() http.Handler {
 	dist, subErr := fs.Sub(web.Dist, "dist")
 	index, indexErr := fs.ReadFile(web.Dist, "dist/index.html")
 	files := http.FileServerFS(dist)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, p := range apiPrefixes {
-			if strings.HasPrefix(r.URL.Path, p) || r.URL.Path == strings.TrimSuffix(p, "/") {
-				w.Header().Set("Content-Type", "application/problem+json")
-				w.WriteHeader(http.StatusNotFound)
-				w.Write([]byte(`{"title":"Not Found","status":404,"detail":"no operation at this path; the API reference is at /docs"}`))
-				return
-			}
-		}
 		h := w.Header()
 		h.Set("Content-Security-Policy", consoleCSP)
 		h.Set("X-Content-Type-Options", "nosniff")

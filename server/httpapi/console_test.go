@@ -39,9 +39,10 @@ func TestConsoleIsServedWithClientRoutes(t *testing.T) {
 	// A missing file is a 404, not the page (a stale tab asking for an
 	// old bundle must fail loudly), and so is an unknown API path.
 	require.Equal(t, http.StatusNotFound, f.do(t, "", http.MethodGet, "/assets/gone-1234.js", nil, "").status)
-	api := f.do(t, "", http.MethodGet, "/v1/no-such-thing", nil, "")
-	require.Equal(t, http.StatusNotFound, api.status)
-	require.Equal(t, "application/problem+json", api.header.Get("Content-Type"))
+	require.Equal(t, http.StatusNotFound, f.do(t, "", http.MethodGet, "/v1/no-such-thing", nil, "").status)
+	// Methods other than GET keep the API's answers.
+	require.Equal(t, http.StatusNotFound, f.do(t, "", http.MethodPost, "/runs/run_123", nil, "").status)
+	require.Equal(t, http.StatusMethodNotAllowed, f.do(t, "", http.MethodPost, "/openapi.json", nil, "").status)
 
 	// The API reference still works beside the console.
 	require.Equal(t, http.StatusOK, f.do(t, "", http.MethodGet, "/docs", nil, "").status)
