@@ -83,6 +83,18 @@ async function until(cond, what) {
   throw new Error(`timed out waiting until ${what}`);
 }
 
+/** stableBox returns an element's box once two reads 100 ms apart agree. */
+async function stableBox(locator) {
+  let last = null;
+  for (let i = 0; i < 50; i++) {
+    const box = await locator.boundingBox();
+    if (box && last && box.x === last.x && box.y === last.y && box.width === last.width) return box;
+    last = box;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the element keeps moving");
+}
+
 async function expectText(locator, text, timeout = 15000) {
   await locator.filter({ hasText: text }).first().waitFor({ timeout });
 }
@@ -177,8 +189,9 @@ step("build a two-node workflow in the editor", async () => {
   // Connect tally's output to text_template's input by dragging.
   const from = page.locator('[data-testid="node-tally"] .react-flow__handle.source');
   const to = page.locator('[data-testid="node-text_template"] .react-flow__handle.target');
-  const a = await from.boundingBox();
-  const b = await to.boundingBox();
+  // The canvas refits when a node is added: wait until it stands still.
+  const a = await stableBox(from);
+  const b = await stableBox(to);
   await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
   await page.mouse.down();
   await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 5 });
