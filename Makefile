@@ -6,7 +6,7 @@
 GO       ?= go
 BIN      := bin/millrace
 DATA     ?= data
-BUILTINS := echo json_transform http_request text_template kv_counter ocr
+BUILTINS := echo json_transform http_request text_template kv_counter ocr stable_diffusion_xl text_classify
 WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
@@ -142,7 +142,9 @@ bench: modules
 # tensor ABI) against the server's own call to the accelerator.
 bench-accel: accel-deps
 	cd accel && $(GO) test -run '^$$' -bench . -benchtime 20x -count $(BENCH_COUNT) -timeout 60m ./service/ | tee ../build/bench-accel.txt
-	$(GO) test -run '^$$' -bench ModuleInference -benchtime 10x -count $(BENCH_COUNT) -timeout 60m ./server/accel/ | tee -a build/bench-accel.txt
+	$(GO) test -run '^$$' -bench 'ModuleInference|SDXLStep' -benchtime 10x -count $(BENCH_COUNT) -timeout 60m ./server/accel/ | tee -a build/bench-accel.txt
+	$(GO) test -run '^$$' -bench TrainSpam -benchtime 3x -count $(BENCH_COUNT) -timeout 60m ./server/training/ | tee -a build/bench-accel.txt
+	$(GO) test -run '^$$' -bench ClassifyNode -benchtime 200x -count $(BENCH_COUNT) -timeout 60m ./server/training/ | tee -a build/bench-accel.txt
 
 # Load benchmark (BENCHMARKS.md): a sync webhook running a 3-node workflow
 # of built-in modules, LOAD_CLIENTS clients for LOAD_DURATION, on SQLite and
@@ -183,10 +185,20 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSessionCookie -fuzztime $(FUZZTIME) ./server/auth/
 	$(GO) test -run '^$$' -fuzz FuzzLoginBody -fuzztime $(FUZZTIME) ./server/httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzSessionCookieHeader -fuzztime $(FUZZTIME) ./server/httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzWebhookBody -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzDefinition -fuzztime $(FUZZTIME) ./server/engine/
+	$(GO) test -run '^$$' -fuzz FuzzUnpackArchive -fuzztime $(FUZZTIME) ./server/backup/
 	cd accel && $(GO) test -run '^$$' -fuzz FuzzParseInferRequest -fuzztime $(FUZZTIME) ./oip/
+	cd accel && $(GO) test -run '^$$' -fuzz FuzzFeaturise -fuzztime $(FUZZTIME) ./textfeatures/
+	cd accel && $(GO) test -run '^$$' -fuzz FuzzStartRequest -fuzztime $(FUZZTIME) ./trainjob/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./stable_diffusion_xl/scheduler/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
 	cd modules && $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./stable_diffusion_xl/clip/
+	cd modules && $(GO) test -run '^$$' -fuzz FuzzDecodeInit -fuzztime $(FUZZTIME) ./stable_diffusion_xl/pipeline/
+	$(GO) test -run '^$$' -fuzz FuzzExternalDataLocations -fuzztime $(FUZZTIME) ./server/accel/
+	$(GO) test -run '^$$' -fuzz FuzzModelFilePath -fuzztime $(FUZZTIME) ./server/accel/
+	cd accel && $(GO) test -run '^$$' -fuzz FuzzReadDimParams -fuzztime $(FUZZTIME) ./sessions/
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./cmd/millrace/
 
 # The SpamAssassin corpus as a dataset to upload (README, "Datasets").
 spam-dataset:

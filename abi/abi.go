@@ -109,6 +109,9 @@ const (
 	CapAccel   Capability = "accel"   // registered models, through the tensor ABI (§8)
 )
 
+// MaxPreviewBytes bounds the image of progress_preview.
+const MaxPreviewBytes = 64 << 10
+
 // Host function names in ImportModule.
 const (
 	FnInput      = "input"
@@ -118,32 +121,36 @@ const (
 	FnErrorSet   = "error_set"
 	FnLog        = "log"
 	FnProgress   = "progress"
-	FnPortSet    = "port_set"
-	FnKVGet      = "kv_get"
-	FnKVSet      = "kv_set"
-	FnKVDelete   = "kv_delete"
-	FnKVAdd      = "kv_add"
-	FnHTTPSend   = "http_send"
-	FnSecretGet  = "secret_get"
+	// FnProgressPreview is progress with a small preview image (a PNG or
+	// JPEG of at most MaxPreviewBytes), for modules that make pictures.
+	FnProgressPreview = "progress_preview"
+	FnPortSet         = "port_set"
+	FnKVGet           = "kv_get"
+	FnKVSet           = "kv_set"
+	FnKVDelete        = "kv_delete"
+	FnKVAdd           = "kv_add"
+	FnHTTPSend        = "http_send"
+	FnSecretGet       = "secret_get"
 )
 
 // Functions maps every host function of ImportModule to the capability it
 // needs. A module importing a name absent from this map is rejected.
 var Functions = map[string]Capability{
-	FnInput:      CapCore,
-	FnConfig:     CapCore,
-	FnResultRead: CapCore,
-	FnOutputSet:  CapCore,
-	FnErrorSet:   CapCore,
-	FnLog:        CapCore,
-	FnProgress:   CapCore,
-	FnPortSet:    CapCore,
-	FnKVGet:      CapKV,
-	FnKVSet:      CapKV,
-	FnKVDelete:   CapKV,
-	FnKVAdd:      CapKV,
-	FnHTTPSend:   CapHTTP,
-	FnSecretGet:  CapSecrets,
+	FnInput:           CapCore,
+	FnConfig:          CapCore,
+	FnResultRead:      CapCore,
+	FnOutputSet:       CapCore,
+	FnErrorSet:        CapCore,
+	FnLog:             CapCore,
+	FnProgress:        CapCore,
+	FnProgressPreview: CapCore,
+	FnPortSet:         CapCore,
+	FnKVGet:           CapKV,
+	FnKVSet:           CapKV,
+	FnKVDelete:        CapKV,
+	FnKVAdd:           CapKV,
+	FnHTTPSend:        CapHTTP,
+	FnSecretGet:       CapSecrets,
 }
 
 // ImportCapability returns the capability an imported function needs:

@@ -34,6 +34,10 @@ const (
 	FnNNExtOutputType   = "output_type"
 	FnNNExtComputeStart = "compute_start"
 	FnNNExtComputeWait  = "compute_wait"
+	// FnNNExtModelFile and FnNNExtGraphMetadata let a module read what a
+	// pipeline needs besides its networks (ABI.md §8.4).
+	FnNNExtModelFile     = "model_file"
+	FnNNExtGraphMetadata = "graph_metadata"
 )
 
 // NNFunctions lists the functions of NNModule; NNExtFunctions those of
@@ -46,6 +50,7 @@ var (
 	NNExtFunctions = map[string]bool{
 		FnNNExtSetInput: true, FnNNExtOutputShape: true, FnNNExtOutputType: true,
 		FnNNExtComputeStart: true, FnNNExtComputeWait: true,
+		FnNNExtModelFile: true, FnNNExtGraphMetadata: true,
 	}
 )
 

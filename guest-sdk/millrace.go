@@ -144,6 +144,13 @@ func Progress(done, total int, msg string) {
 	hostcall.Progress(clampU32(done), clampU32(total), msg)
 }
 
+// ProgressPreview is Progress with a small preview image of the work so
+// far: PNG or JPEG bytes, at most abi.MaxPreviewBytes (64 KiB); the run's
+// events carry it as a data: URL. Like Progress it never fails the module.
+func ProgressPreview(done, total int, msg string, image []byte) {
+	hostcall.ProgressPreview(clampU32(done), clampU32(total), msg, image)
+}
+
 // SetPort chooses the output port the invocation leaves by, so a workflow
 // can branch on it. name must be one of the manifest's "ports"; without a
 // call the first declared port (or "default") is used.

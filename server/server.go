@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,16 +19,19 @@ import (
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/audit"
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/backup"
 	"github.com/millrace/millrace/server/builtin"
 	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/httpapi"
+	"github.com/millrace/millrace/server/metrics"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store"
 	"github.com/millrace/millrace/server/store/postgres"
 	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/millrace/millrace/server/training"
 	"github.com/millrace/millrace/server/trigger"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -72,68 +76,60 @@ type Config struct {
 	// Datasets sets the limits of dataset imports; its Dir is always
 	// DataDir/datasets.
 	Datasets datasets.Config
+	// Backup schedules backups to a folder; the zero value makes none.
+	// POST /v1/backups works either way.
+	Backup backup.Schedule
+	// TLS, if set, serves HTTPS (see TLSConfig).
+	TLS *TLSConfig
+	// ShutdownGrace is how long, once ctx ends, requests and nodes in
+	// flight may take to finish before they are cut off and their runs
+	// handed back; default 30 s.
+	ShutdownGrace time.Duration
+	// Workers is how many runs this process executes at once; default 64.
+	Workers int
+	// MetricsToken, if set, is a bearer token that lets non-loopback
+	// clients scrape /metrics (an API token with metrics:read does too).
+	MetricsToken string
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
-// gracefully.
+// gracefully: it stops accepting requests and jobs, lets the nodes
+// executing now finish within cfg.ShutdownGrace, and hands the rest back
+// (see engine.Queue.Stop).
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = "data"
-	}
-	if cfg.Out == nil {
-		cfg.Out = os.Stdout
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating data directory: %w", err)
-	}
-	db, newQueue, err := openDatabase(ctx, cfg)
+	cfg = withDefaults(cfg)
+	c, err := openCore(ctx, cfg, "serve")
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	key, err := secrets.LoadOrCreateKey(filepath.Join(cfg.DataDir, "secret.key"), cfg.SecretKey)
-	if err != nil {
-		return err
+	defer c.close()
+	db, reg, supervisor, models, vault := c.db, c.reg, c.supervisor, c.models, c.vault
+	// TLS is checked before anything serves: a wrong certificate path
+	// fails at start.
+	var tlsCfg *tls.Config
+	if cfg.TLS != nil {
+		addr := cfg.Addr
+		if cfg.Listener != nil {
+			addr = cfg.Listener.Addr().String()
+		}
+		var fingerprint string
+		if tlsCfg, fingerprint, err = cfg.TLS.serverTLS(cfg.DataDir, addr); err != nil {
+			return err
+		}
+		fmt.Fprintf(cfg.Out, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	}
-	vault, err := secrets.New(key, db)
-	if err != nil {
-		return err
+	// Rotation is for the key file; a key from the environment is
+	// rotated where it is kept.
+	keyPath := filepath.Join(cfg.DataDir, "secret.key")
+	var rotateKey func(context.Context) (int, error)
+	if cfg.SecretKey == "" {
+		if resumed, n, err := secrets.ResumeRotation(ctx, vault, keyPath); err != nil {
+			return err
+		} else if resumed {
+			slog.Info("finished an interrupted secret-key rotation", "reencrypted", n)
+		}
+		rotateKey = func(ctx context.Context) (int, error) { return secrets.RotateKeyFile(ctx, vault, keyPath) }
 	}
-	// The cache holds native code that the server will execute: keep it
-	// private to the server's user.
-	cacheDir := filepath.Join(cfg.DataDir, "cache")
-	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return err
-	}
-	wasm, err := sandbox.NewEngine(ctx, sandbox.EngineConfig{Kind: cfg.Engine, CacheDir: cacheDir, MaxMemoryMB: registryMaxMemory(cfg.Registry)})
-	if err != nil {
-		return fmt.Errorf("sandbox engine: %w", err)
-	}
-	defer wasm.Close(context.Background())
-	reg := registry.New(cfg.Registry, db, wasm, vault)
-
-	// The accelerator serves the registered models (its model directory
-	// is written from the store before it starts); it stops after the
-	// queue, once no invocation can use it.
-	accelCfg := cfg.Accel
-	accelCfg.Dir = filepath.Join(cfg.DataDir, "accel")
-	supervisor := accel.New(accelCfg)
-	models := accel.NewModels(db, supervisor)
-	if err := models.Sync(ctx); err != nil {
-		slog.Warn("writing the accelerator's model directory", "err", err)
-	}
-	if names := models.RegisterBundled(ctx); len(names) > 0 {
-		slog.Info("registered the bundled models", "models", names)
-	}
-	if err := supervisor.Start(ctx); err != nil {
-		return err
-	}
-	defer supervisor.Stop()
-	reg.SetAccel(models)
 
 	tokens := auth.New(db)
 	adminToken, err := tokens.Bootstrap(ctx)
@@ -162,34 +158,20 @@ func Run(ctx context.Context, cfg Config) error {
 		slog.Info("removed unfinished dataset imports", "paths", removed)
 	}
 
-	workflows := engine.NewWorkflows(db, reg)
-	events := engine.NewBus(10_000)
-	executor := engine.NewExecutor(db, reg)
-	executor.Events = events
-	if cfg.RunLeaseTTL > 0 {
-		executor.LeaseTTL = cfg.RunLeaseTTL
-	}
-	executor.Limits = cfg.Limits
-	queue, err := newQueue(ctx, executor)
-	if err != nil {
+	// Training jobs run on the accelerator child and read dataset
+	// versions from the data dir; their drivers stop before the child.
+	trainer := training.New(db, supervisor, models, sets, training.Config{Dir: filepath.Join(cfg.DataDir, "training")})
+	sets.InUse = trainer.InUse
+	if err := trainer.Start(ctx); err != nil {
 		return err
 	}
-	if err := queue.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		queue.Stop(stopCtx)
-	}()
+	defer trainer.Stop()
 
-	runs := engine.NewRuns(db, workflows, queue, events)
-	runs.Limits = cfg.Limits
-	policy := engine.DefaultRetention()
-	if cfg.Retention != nil {
-		policy = *cfg.Retention
+	if err := c.startQueue(ctx); err != nil {
+		return err
 	}
-	retention := engine.NewRetention(db, policy, nil)
+	runs := c.runs
+	retention := engine.NewRetention(db, retentionPolicy(cfg), nil)
 	if err := retention.Start(ctx); err != nil {
 		return err
 	}
@@ -208,14 +190,36 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer scheduler.Stop()
 
+	backups := backup.NewService(backup.Source{DataDir: cfg.DataDir, DB: db, ServerVersion: Version}, cfg.Backup)
+	backups.Audit = auditLog
+	if err := backups.Start(ctx); err != nil {
+		return err
+	}
+	defer backups.Stop()
+
 	var ready atomic.Bool
-	handler := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Audit: auditLog},
+	api := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: c.workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Training: trainer, Audit: auditLog, Backups: backups, RotateKey: rotateKey},
 		reg.Config().MaxModuleBytes+(1<<20))
+	metricsHandler := c.metrics.Handler(metrics.Guard{Token: cfg.MetricsToken, Authorize: func(ctx context.Context, authz string) bool {
+		tok, err := tokens.Verify(ctx, authz)
+		return err == nil && auth.Has(tok, auth.ScopeMetricsRead)
+	}})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
+			metricsHandler.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return fmt.Errorf("listening on %s: %w (set MILLRACE_ADDR or -addr to use another address)", cfg.Addr, err)
 		}
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
 	maxTimeout := time.Duration(reg.Config().Max.TimeoutMS) * time.Millisecond
 	srv := &http.Server{
@@ -227,7 +231,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	fmt.Fprintf(cfg.Out, "Millrace %s serving http://%s (API reference at /docs, data in %s)\n", Version, ln.Addr(), cfg.DataDir)
+	fmt.Fprintf(cfg.Out, "Millrace %s serving %s://%s (API reference at /docs, data in %s)\n", Version, scheme, ln.Addr(), cfg.DataDir)
 
 	go func() {
 		// Built-in modules compile on first start (seconds); later starts
@@ -252,46 +256,330 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// One grace period for everything: requests in flight (a synchronous
+	// webhook waits for its run) and nodes in flight finish together.
+	slog.Info("shutting down", "grace", cfg.ShutdownGrace)
+	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(graceCtx) }()
+	scheduler.Stop()
+	follower.Stop()
+	c.stopQueue(graceCtx)
+	if err := <-httpDone; err != nil {
+		// Streams (logs followed live) stay open until the end: close them.
+		srv.Close()
+	}
+	slog.Info("stopped")
+	return nil
+}
+
+// RunWorker starts a worker: it executes runs from the shared queue (with
+// the recovery and cron loops) and serves only /healthz, /readyz and
+// /metrics on cfg.Addr; the API is the servers'. It needs PostgreSQL:
+// SQLite is one process's database. It blocks until ctx is done, then
+// shuts down as Run does.
+func RunWorker(ctx context.Context, cfg Config) error {
+	if cfg.DatabaseURL == "" {
+		return errors.New("a worker needs PostgreSQL (database.url, -database-url or DATABASE_URL): SQLite is one process's database, and `millrace serve` already executes its runs")
+	}
+	cfg = withDefaults(cfg)
+	c, err := openCore(ctx, cfg, "worker")
+	if err != nil {
 		return err
 	}
+	defer c.close()
+	if err := c.startQueue(ctx); err != nil {
+		return err
+	}
+	retention := engine.NewRetention(c.db, retentionPolicy(cfg), nil)
+	if err := retention.Start(ctx); err != nil {
+		return err
+	}
+	defer retention.Stop()
+	// Cron ticks are claimed in the store, so every process may run the
+	// scheduler: a tick starts one run whoever claims it.
+	scheduler := trigger.NewScheduler(trigger.New(c.db, c.runs, c.vault, trigger.Config{}), trigger.SchedulerConfig{})
+	if err := scheduler.Start(ctx); err != nil {
+		return err
+	}
+	defer scheduler.Stop()
+
+	var ready atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := c.db.Ping(r.Context()); err != nil || !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"status":"starting"}`))
+			return
+		}
+		w.Write([]byte(`{"status":"ready"}`))
+	})
+	tokens := auth.New(c.db)
+	mux.Handle("GET /metrics", c.metrics.Handler(metrics.Guard{Token: cfg.MetricsToken, Authorize: func(ctx context.Context, authz string) bool {
+		tok, err := tokens.Verify(ctx, authz)
+		return err == nil && auth.Has(tok, auth.ScopeMetricsRead)
+	}}))
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("listening on %s: %w (set worker.addr, MILLRACE_WORKER_ADDR or -worker-addr to use another address)", cfg.Addr, err)
+		}
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(cfg.Out, "Millrace %s worker: health and metrics on http://%s\n", Version, ln.Addr())
+	go func() {
+		if _, err := builtin.Install(ctx, c.reg); err != nil {
+			slog.Error("installing built-in modules", "err", err)
+		}
+		if err := c.reg.Warm(ctx); err != nil {
+			slog.Warn("compiling stored modules", "err", err)
+		}
+		ready.Store(true)
+		slog.Info("ready")
+		if cfg.Ready != nil {
+			cfg.Ready(ln.Addr().String())
+		}
+	}()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down", "grace", cfg.ShutdownGrace)
+	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	scheduler.Stop()
+	c.stopQueue(graceCtx)
+	srv.Close()
+	slog.Info("stopped")
 	return nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 30 * time.Second
+	}
+	return cfg
+}
+
+func retentionPolicy(cfg Config) engine.RetentionPolicy {
+	if cfg.Retention != nil {
+		return *cfg.Retention
+	}
+	return engine.DefaultRetention()
+}
+
+// core is what serve and worker share: storage, secrets, the sandbox, the
+// module registry, the accelerator and the run queue.
+type core struct {
+	db         store.Store
+	vault      *secrets.Vault
+	reg        *registry.Registry
+	supervisor *accel.Supervisor
+	models     *accel.Models
+	workflows  *engine.Workflows
+	executor   *engine.Executor
+	queue      *engine.Queue
+	runs       *engine.Runs
+	metrics    *metrics.Metrics
+	closers    []func()
+	started    bool
+}
+
+func openCore(ctx context.Context, cfg Config, role string) (c *core, err error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	c = &core{metrics: metrics.New(role)}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	db, newQueue, queueDepth, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return c, err
+	}
+	c.db = db
+	c.closers = append(c.closers, func() { db.Close() })
+	c.metrics.QueueDepth(queueDepth, role)
+	// The run path goes through the timed store; everything else through
+	// db itself.
+	timed := c.metrics.Store(db)
+
+	key, err := secrets.LoadOrCreateKey(filepath.Join(cfg.DataDir, "secret.key"), cfg.SecretKey)
+	if err != nil {
+		return c, err
+	}
+	if c.vault, err = secrets.New(key, db); err != nil {
+		return c, err
+	}
+	// The cache holds native code that the server will execute: keep it
+	// private to the server's user.
+	cacheDir := filepath.Join(cfg.DataDir, "cache")
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return c, err
+	}
+	wasm, err := sandbox.NewEngine(ctx, sandbox.EngineConfig{Kind: cfg.Engine, CacheDir: cacheDir, MaxMemoryMB: registryMaxMemory(cfg.Registry)})
+	if err != nil {
+		return c, fmt.Errorf("sandbox engine: %w", err)
+	}
+	c.closers = append(c.closers, func() { wasm.Close(context.Background()) })
+	c.reg = registry.New(cfg.Registry, timed, wasm, c.vault)
+
+	// The accelerator serves the registered models (its model directory
+	// is written from the store before it starts); it stops after the
+	// queue, once no invocation can use it.
+	accelCfg := cfg.Accel
+	accelCfg.Dir = filepath.Join(cfg.DataDir, "accel")
+	c.supervisor = accel.New(accelCfg)
+	c.models = accel.NewModels(db, c.supervisor)
+	if err := c.models.Sync(ctx); err != nil {
+		slog.Warn("writing the accelerator's model directory", "err", err)
+	}
+	if names := c.models.RegisterBundled(ctx); len(names) > 0 {
+		slog.Info("registered the bundled models", "models", names)
+	}
+	if err := c.supervisor.Start(ctx); err != nil {
+		return c, err
+	}
+	c.closers = append(c.closers, c.supervisor.Stop)
+	c.reg.SetAccel(c.metrics.Accel(c.models))
+
+	c.workflows = engine.NewWorkflows(db, c.reg)
+	events := engine.NewBus(10_000)
+	c.executor = engine.NewExecutor(timed, c.metrics.Invoker(c.reg))
+	c.executor.Events = events
+	c.executor.Observer = c.metrics
+	if cfg.RunLeaseTTL > 0 {
+		c.executor.LeaseTTL = cfg.RunLeaseTTL
+	}
+	c.executor.Limits = cfg.Limits
+	if c.queue, err = newQueue(ctx, c.executor, engine.QueueConfig{Workers: cfg.Workers}); err != nil {
+		return c, err
+	}
+	c.runs = engine.NewRuns(timed, c.workflows, c.queue, events)
+	c.runs.Limits = cfg.Limits
+	return c, nil
+}
+
+// startQueue starts working runs; close (or stopQueue) stops it.
+func (c *core) startQueue(ctx context.Context) error {
+	if err := c.queue.Start(ctx); err != nil {
+		return err
+	}
+	c.started = true
+	return nil
+}
+
+// stopQueue drains the queue within ctx (see engine.Queue.Stop).
+func (c *core) stopQueue(ctx context.Context) {
+	if !c.started {
+		return
+	}
+	c.started = false
+	if err := c.queue.Stop(ctx); err != nil {
+		slog.Warn("stopping the run queue", "err", err)
+	}
+}
+
+// close stops what openCore and startQueue started, in reverse order.
+func (c *core) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.stopQueue(ctx)
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
 }
 
 // openDatabase opens the database cfg selects, and returns with it how to
 // make the job queue on it: River keeps its tables in the same database,
 // through the driver that matches.
-func openDatabase(ctx context.Context, cfg Config) (store.Store, func(context.Context, *engine.Executor) (*engine.Queue, error), error) {
+func openDatabase(ctx context.Context, cfg Config) (store.Store, func(context.Context, *engine.Executor, engine.QueueConfig) (*engine.Queue, error), func(context.Context) (map[string]int64, error), error) {
 	if cfg.DatabaseURL != "" {
 		db, err := postgres.Open(ctx, cfg.DatabaseURL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w (the database is the one -database-url or DATABASE_URL names; leave both empty for SQLite)", err)
+			return nil, nil, nil, fmt.Errorf("%w (the database is the one -database-url or DATABASE_URL names; leave both empty for SQLite)", err)
 		}
 		slog.Info("database", "kind", "postgresql", "url", postgres.Redact(cfg.DatabaseURL))
-		return db, func(ctx context.Context, exec *engine.Executor) (*engine.Queue, error) {
+		depth := func(ctx context.Context) (map[string]int64, error) {
+			rows, err := db.Pool().Query(ctx, queueDepthSQL)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			out := map[string]int64{}
+			for rows.Next() {
+				var state string
+				var n int64
+				if err := rows.Scan(&state, &n); err != nil {
+					return nil, err
+				}
+				out[state] = n
+			}
+			return out, rows.Err()
+		}
+		return db, func(ctx context.Context, exec *engine.Executor, qc engine.QueueConfig) (*engine.Queue, error) {
 			var q *engine.Queue
 			// River's migrator takes no lock of its own: servers starting
 			// together must not both create its tables.
 			err := db.WithMigrationLock(ctx, func(ctx context.Context) error {
 				var err error
-				q, err = engine.NewQueue(ctx, riverpgxv5.New(db.Pool()), exec, engine.QueueConfig{})
+				q, err = engine.NewQueue(ctx, riverpgxv5.New(db.Pool()), exec, qc)
 				return err
 			})
 			return q, err
-		}, nil
+		}, depth, nil
 	}
 	path := filepath.Join(cfg.DataDir, "millrace.db")
 	db, err := sqlite.Open(ctx, path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	slog.Info("database", "kind", "sqlite", "path", path)
-	return db, func(ctx context.Context, exec *engine.Executor) (*engine.Queue, error) {
-		return engine.NewQueue(ctx, riversqlite.New(db.SQL()), exec, engine.QueueConfig{})
-	}, nil
+	depth := func(ctx context.Context) (map[string]int64, error) {
+		rows, err := db.SQL().QueryContext(ctx, queueDepthSQL)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := map[string]int64{}
+		for rows.Next() {
+			var state string
+			var n int64
+			if err := rows.Scan(&state, &n); err != nil {
+				return nil, err
+			}
+			out[state] = n
+		}
+		return out, rows.Err()
+	}
+	return db, func(ctx context.Context, exec *engine.Executor, qc engine.QueueConfig) (*engine.Queue, error) {
+		return engine.NewQueue(ctx, riversqlite.New(db.SQL()), exec, qc)
+	}, depth, nil
 }
+
+// queueDepthSQL counts River's unfinished jobs by state, for the
+// millrace_queue_jobs gauge; the same SQL on both databases.
+const queueDepthSQL = `SELECT state, count(*) FROM river_job WHERE state IN ('available', 'running', 'scheduled', 'retryable') GROUP BY state`
 
 func registryMaxMemory(c registry.Config) int {
 	if c.Max.MemoryMB > 0 {

@@ -92,7 +92,7 @@ func call(t *testing.T, token, method, url string, body any) (int, map[string]an
 func TestFirstStartAndRestart(t *testing.T) {
 	mods, err := builtin.Modules()
 	require.NoError(t, err)
-	require.Len(t, mods, 6, "the built-in modules are not embedded: run make modules")
+	require.Len(t, mods, 8, "the built-in modules are not embedded: run make modules")
 
 	dir := t.TempDir()
 	base, out, stop := start(t, dir)
@@ -105,7 +105,7 @@ func TestFirstStartAndRestart(t *testing.T) {
 	for _, m := range body["modules"].([]any) {
 		ids = append(ids, m.(map[string]any)["id"].(string))
 	}
-	require.ElementsMatch(t, []string{"echo", "json_transform", "http_request", "text_template", "kv_counter", "ocr"}, ids)
+	require.ElementsMatch(t, []string{"echo", "json_transform", "http_request", "text_template", "kv_counter", "ocr", "stable_diffusion_xl", "text_classify"}, ids)
 
 	status, body = call(t, token, http.MethodPost, base+"/v1/modules/kv_counter/versions/latest/invoke", map[string]any{"input": map[string]any{"key": "visits"}})
 	require.Equal(t, http.StatusOK, status, body)

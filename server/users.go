@@ -21,7 +21,7 @@ func CreateUser(ctx context.Context, cfg Config, username, password, role string
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return store.User{}, fmt.Errorf("creating data directory: %w", err)
 	}
-	db, _, err := openDatabase(ctx, cfg)
+	db, _, _, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return store.User{}, err
 	}

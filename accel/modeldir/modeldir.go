@@ -1,6 +1,8 @@
 // Package modeldir serves models from a directory: each model is a folder
 // DIR/NAME/ holding model.onnx (and optionally metadata.json and external
-// data files), or a single file DIR/NAME.onnx.
+// data files), or a single file DIR/NAME.onnx. A model named PIPELINE/PART
+// is the folder DIR/PIPELINE/PART/ holding model.onnx: one part of a
+// pipeline folder (Stable Diffusion XL's unet, vae_decoder, …).
 package modeldir
 
 import (
@@ -42,19 +44,35 @@ type Metadata struct {
 // validName keeps names to one path element that URLs carry as they are.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// ValidName reports whether name can name a model.
+// ValidName reports whether name can name a model: one path element, or
+// two (PIPELINE/PART) for a part of a pipeline folder.
 func ValidName(name string) bool {
+	pipeline, part, nested := strings.Cut(name, "/")
+	if nested {
+		return validName.MatchString(pipeline) && validName.MatchString(part) && !strings.HasSuffix(part, ".onnx")
+	}
 	return validName.MatchString(name) && !strings.HasSuffix(name, ".onnx")
+}
+
+// realPath resolves the links on the way to a model file. ONNX Runtime
+// looks for external data files (model.onnx_data) in the folder of the
+// path it is given, so that must be the folder the file really is in, not
+// the model directory's link to it.
+func realPath(path string) string {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		return p
+	}
+	return path
 }
 
 // Model finds the named model.
 func (d *Dir) Model(_ context.Context, name string) (sessions.Model, error) {
 	if !ValidName(name) {
-		return sessions.Model{}, fmt.Errorf("%w: %q is not a valid model name (letters, digits, '.', '_', '-')", sessions.ErrNotFound, name)
+		return sessions.Model{}, fmt.Errorf("%w: %q is not a valid model name (letters, digits, '.', '_', '-'; PIPELINE/PART for a part of a pipeline)", sessions.ErrNotFound, name)
 	}
-	folder := filepath.Join(d.root, name)
+	folder := filepath.Join(d.root, filepath.FromSlash(name))
 	if st, err := os.Stat(filepath.Join(folder, "model.onnx")); err == nil && st.Mode().IsRegular() {
-		m := sessions.Model{Name: name, Path: filepath.Join(folder, "model.onnx")}
+		m := sessions.Model{Name: name, Path: realPath(filepath.Join(folder, "model.onnx"))}
 		md, err := readMetadata(filepath.Join(folder, "metadata.json"))
 		if err != nil {
 			return sessions.Model{}, fmt.Errorf("model %q: %v", name, err)
@@ -63,8 +81,8 @@ func (d *Dir) Model(_ context.Context, name string) (sessions.Model, error) {
 		return m, nil
 	}
 	file := filepath.Join(d.root, name+".onnx")
-	if st, err := os.Stat(file); err == nil && st.Mode().IsRegular() {
-		return sessions.Model{Name: name, Path: file}, nil
+	if st, err := os.Stat(file); err == nil && st.Mode().IsRegular() && !strings.Contains(name, "/") {
+		return sessions.Model{Name: name, Path: realPath(file)}, nil
 	}
 	return sessions.Model{}, fmt.Errorf("%w: no model %q in %s (want %s/%s/model.onnx or %s/%s.onnx)", sessions.ErrNotFound, name, d.root, d.root, name, d.root, name)
 }

@@ -72,6 +72,42 @@ func TestDir(t *testing.T) {
 	}
 	require.Equal(t, []string{"both", "flat", "folder", "lfile", "linked"}, names)
 
+	// A link's model resolves to the file's real folder, where ONNX
+	// Runtime finds its external data.
+	m, err = d.Model(ctx, "lfile")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(elsewhere, "file.onnx"), m.Path)
+	m, err = d.Model(ctx, "linked")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(elsewhere, "linked", "model.onnx"), m.Path)
+
 	_, err = modeldir.New(filepath.Join(root, "missing")).List(ctx)
 	require.ErrorContains(t, err, "does not exist")
+}
+
+// A pipeline folder (Stable Diffusion XL's, as Optimum exports it) is no
+// model itself; each of its parts is one, named PIPELINE/PART.
+func TestPipelineParts(t *testing.T) {
+	t.Parallel()
+	root, elsewhere := t.TempDir(), t.TempDir()
+	for _, p := range []string{"unet/model.onnx", "unet/model.onnx_data", "vae_decoder/model.onnx", "tokenizer/vocab.json"} {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(elsewhere, p)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(elsewhere, p), []byte("x"), 0o644))
+	}
+	require.NoError(t, os.Symlink(elsewhere, filepath.Join(root, "sdxl")))
+	d := modeldir.New(root)
+	ctx := context.Background()
+
+	m, err := d.Model(ctx, "sdxl/unet")
+	require.NoError(t, err)
+	require.Equal(t, sessions.Model{Name: "sdxl/unet", Path: filepath.Join(elsewhere, "unet", "model.onnx")}, m)
+	_, err = d.Model(ctx, "sdxl/vae_decoder")
+	require.NoError(t, err)
+	for _, name := range []string{"sdxl", "sdxl/tokenizer", "sdxl/", "/unet", "sdxl/unet/x", "sdxl/..", "../sdxl/unet", "sdxl/.hidden", "sdxl/unet.onnx"} {
+		_, err = d.Model(ctx, name)
+		require.ErrorIs(t, err, sessions.ErrNotFound, name)
+	}
+	list, err := d.List(ctx)
+	require.NoError(t, err)
+	require.Empty(t, list, "a pipeline is listed through the server's registry, not as a model")
 }

@@ -1,5 +1,6 @@
-// Package onnxbuild writes small ONNX models from Go, for tests and
-// benchmarks: no Python, no generated code. It encodes the few ModelProto
+// Package onnxbuild writes ONNX models from Go: the small models of tests
+// and benchmarks, and the text classifiers accel/training exports. No
+// Python, no generated code. It encodes the few ModelProto
 // fields a graph of plain operators needs with protowire (field numbers
 // from onnx.proto3). Go packages with ONNX's generated types exist, but
 // each either keeps them internal (onnx-go, onnx-gomlx) or comes as part

@@ -21,6 +21,7 @@ import (
 
 	"github.com/millrace/millrace/accel/oip"
 	"github.com/millrace/millrace/accel/sessions"
+	"github.com/millrace/millrace/accel/training"
 )
 
 // DefaultMaxBodyBytes bounds request bodies unless Config says otherwise:
@@ -39,6 +40,9 @@ type Config struct {
 	// Logger gets one line per failed request (5xx) and per load; nil
 	// discards them.
 	Logger *slog.Logger
+	// Jobs runs training jobs (/v2/training/jobs, training.go); nil
+	// serves no training endpoints.
+	Jobs *training.Jobs
 }
 
 // Service serves the protocol. It is an http.Handler.
@@ -75,6 +79,7 @@ func (s *Service) routes() {
 	s.handle(post, "/v2/repository/index", s.repositoryIndex)
 	s.handle(post, "/v2/repository/models/{name}/load", s.load)
 	s.handle(post, "/v2/repository/models/{name}/unload", s.unload)
+	s.trainingRoutes()
 	for _, prefix := range []string{"/v2/models/{name}", "/v2/models/{name}/versions/{version}"} {
 		s.handle(get, prefix, s.modelMetadata)
 		s.handle(get, prefix+"/ready", s.modelReady)

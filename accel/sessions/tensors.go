@@ -29,6 +29,9 @@ type Metadata struct {
 	Outputs []oip.TensorMetadata
 
 	inTypes, outTypes []ort.TensorElementDataType
+	// dims names the dynamic dimensions when an FP16 or BF16 output has
+	// one (see Session.outputShapes); nil otherwise.
+	dims *dimParams
 }
 
 var toOIP = map[ort.TensorElementDataType]oip.Datatype{
@@ -80,6 +83,13 @@ func newMetadata(model Model, ins, outs []ort.InputOutputInfo) (*Metadata, error
 	}
 	if md.Outputs, md.outTypes, err = conv("output", outs); err != nil {
 		return nil, err
+	}
+	for _, out := range md.Outputs {
+		if !fixed(out.Shape) && (out.Datatype == oip.FP16 || out.Datatype == oip.BF16) && md.dims == nil {
+			if md.dims, err = readDimParams(model.Path); err != nil {
+				return nil, fmt.Errorf("model %q: reading the names of its dynamic dimensions from %s: %v", model.Name, model.Path, err)
+			}
+		}
 	}
 	return md, nil
 }
@@ -199,15 +209,18 @@ func (s *Session) Run(inputs []oip.Tensor) ([]oip.Tensor, error) {
 		}
 		ins[i] = v
 	}
-	for _, out := range md.Outputs {
-		if !fixed(out.Shape) && (out.Datatype == oip.FP16 || out.Datatype == oip.BF16) {
-			return nil, fmt.Errorf("%w: model %q: output %q is %s with a dynamic shape %v, which onnxruntime_go v1.27.0 cannot return (it copies one byte per element); export the model with a fixed output shape", ErrUnsupported, md.Name, out.Name, out.Datatype, out.Shape)
-		}
+	shapes, err := s.outputShapes(inputs)
+	if err != nil {
+		return nil, err
 	}
 	for i, out := range md.Outputs {
-		if fixed(out.Shape) {
-			n, _ := oip.ElementCount(out.Shape, math.MaxInt64)
-			v, err := newValue(out.Shape, md.outTypes[i], make([]byte, n*int64(out.Datatype.Size())))
+		shape := out.Shape
+		if shapes != nil {
+			shape = shapes[i]
+		}
+		if fixed(shape) {
+			n, _ := oip.ElementCount(shape, math.MaxInt64)
+			v, err := newValue(shape, md.outTypes[i], make([]byte, n*int64(out.Datatype.Size())))
 			if err != nil {
 				return nil, fmt.Errorf("output %q: %v", out.Name, err)
 			}
@@ -229,6 +242,24 @@ func (s *Session) Run(inputs []oip.Tensor) ([]oip.Tensor, error) {
 		}
 	}
 	return result, nil
+}
+
+// outputShapes returns the shape of every output when the model has a
+// 16-bit float output of dynamic shape, else nil. onnxruntime_go v1.27.0
+// cannot return such an output itself (for element types it has no Go
+// type for, it copies one byte per element), so Run allocates it, which
+// needs its shape before the run: the dynamic dimensions' names, read
+// from the model file at load, give each from an input's.
+func (s *Session) outputShapes(inputs []oip.Tensor) ([][]int64, error) {
+	md := s.e.meta
+	if md.dims == nil {
+		return nil, nil
+	}
+	shapes := make([][]int64, len(inputs))
+	for i, in := range inputs {
+		shapes[i] = in.Shape
+	}
+	return md.dims.resolve(md, shapes)
 }
 
 func fixed(shape []int64) bool {

@@ -1,8 +1,6 @@
-// Command millrace is the Millrace server and its small toolbox.
-//
-//	millrace serve [-addr 127.0.0.1:8080] [-data ./data] [-database-url postgres://…] [-engine wazero|wasmtime]
-//	millrace pack -manifest manifest.json -o out.wasm in.wasm
-//	millrace version
+// Command millrace is the Millrace server, its worker, and a command-line
+// client of its REST API. `millrace help` lists the commands (the command
+// table in main.go); docs/configuration.md lists the configuration.
 package main
 
 import (
@@ -11,10 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,7 +19,6 @@ import (
 	"github.com/millrace/millrace/server"
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/engine"
-	"github.com/millrace/millrace/server/sandbox"
 	// Cron triggers name IANA time zones; embed the database so they
 	// work on machines without /usr/share/zoneinfo (containers).
 	_ "time/tzdata"
@@ -31,129 +27,212 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "millrace:", err)
 		os.Exit(1)
 	}
 }
 
-const usage = `usage:
-  millrace serve [-addr ADDR] [-data DIR] [-database-url URL] [-engine KIND] [-accel auto|on|off] [-accel-url URL]
-                                             run the server (env: MILLRACE_ADDR, MILLRACE_DATA,
-                                             DATABASE_URL, MILLRACE_ENGINE, MILLRACE_SECRET_KEY;
-                                             MILLRACE_PPROF_ADDR serves Go's profiler on a
-                                             loopback address; local AI: MILLRACE_ACCEL,
-                                             MILLRACE_ACCEL_URL, MILLRACE_ACCEL_TOKEN,
-                                             MILLRACE_ACCEL_BIN, MILLRACE_ORT_LIB)
-  millrace pack -manifest FILE -o OUT IN     embed manifest.json in a module as a custom section
-  millrace user create -username NAME -role ROLE
-                                             create a console user (password on stdin; -data and
-                                             -database-url as for serve)
-  millrace version                           print the version
-`
+// env is what a command gets besides its arguments: its output streams and
+// how to read the environment (tests substitute it).
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// stdin is read by commands that take a file named "-".
+	stdin io.Reader
+}
+
+// command is one entry of the command table: `millrace NAME ...`. Adding a
+// subcommand is one line in commands.
+type command struct {
+	name    string
+	args    string   // synopsis of the arguments, for usage
+	summary string   // one line, for usage
+	subs    []string // its own subcommands, for completion
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// commands is the command table, in the order usage lists it. It is
+// filled in init: completion reads it, and so refers to it.
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "serve", args: "[-config FILE] [-addr ADDR] [-data DIR] [flags]", summary: "run the server: API, console, run workers and the accelerator child", run: serve},
+		{name: "worker", args: "[-config FILE] [-worker-addr ADDR] [flags]", summary: "execute runs only, from a shared PostgreSQL (health and metrics on worker.addr)", run: worker},
+		{name: "config", args: "print [-config FILE] [flags]", summary: "show the effective configuration, secrets masked, with each value's source", subs: []string{"print"}, run: configCmd},
+		{name: "migrate", args: "up|down|status [-to N]", summary: "move the database schema (upgrade, rollback)", subs: []string{"up", "down", "status"}, run: migrate},
+		{name: "module", args: "init|build|push", summary: "scaffold, build and upload a module", subs: []string{"init", "build", "push"}, run: moduleCmd},
+		{name: "workflow", args: "apply|run", summary: "create or update a workflow from a file; start a run", subs: []string{"apply", "run"}, run: workflowCmd},
+		{name: "runs", args: "list|get|logs [-follow]", summary: "list runs, show one, print or follow its events", subs: []string{"list", "get", "logs"}, run: runsCmd},
+		{name: "token", args: "create|list|revoke", summary: "manage API tokens", subs: []string{"create", "list", "revoke"}, run: tokenCmd},
+		{name: "backup", args: "create|restore (millrace backup -h)", summary: "end-to-end-encrypted backups of a data directory (README, Backups)", subs: []string{"create", "restore"}, run: withStreams(backupCmd)},
+		{name: "secrets", args: "rotate-key -data DIR", summary: "re-encrypt every secret under a new key (server stopped)", subs: []string{"rotate-key"}, run: withStreams(secretsCmd)},
+		{name: "user", args: "create -username NAME -role ROLE [-data DIR | -database-url URL]", summary: "create a console user (password on stdin)", subs: []string{"create"}, run: withStreams(user)},
+		{name: "pack", args: "-manifest FILE -o OUT IN", summary: "embed manifest.json in a module as a custom section", run: func(ctx context.Context, e *env, args []string) error { return pack(args, e.stderr) }},
+		{name: "healthcheck", args: "[-url URL]", summary: "exit 0 when a health URL answers 200 (container health checks)", run: healthcheck},
+		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script", subs: []string{"bash", "zsh", "fish"}, run: completion},
+		{name: "version", summary: "print the version", run: func(ctx context.Context, e *env, args []string) error {
+			fmt.Fprintln(e.stdout, "millrace", server.Version, "ABI", abi.Version)
+			return nil
+		}},
+		{name: "help", summary: "print this help", run: func(ctx context.Context, e *env, args []string) error {
+			printUsage(e.stdout)
+			return nil
+		}},
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: millrace COMMAND [ARGS]")
+	fmt.Fprintln(w)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		if c.args != "" {
+			fmt.Fprintf(w, "  %-12s   millrace %s %s\n", "", c.name, c.args)
+		}
+	}
+	fmt.Fprintln(w, "\nConfiguration: flags > environment > file (-config or $MILLRACE_CONFIG) > defaults;")
+	fmt.Fprintln(w, "`millrace config print` shows it, docs/configuration.md lists every key.")
+	fmt.Fprintln(w, "Client commands talk to $MILLRACE_URL with $MILLRACE_TOKEN (or ~/.config/millrace/cli.yaml).")
+}
 
 // Run executes one command line; main is only a shell around it, so the
 // CLI is testable.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return run(ctx, &env{stdout: stdout, stderr: stderr, getenv: os.Getenv, stdin: os.Stdin}, args)
+}
+
+func run(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printUsage(e.stderr)
 		return errors.New("no command given")
 	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], stdout, stderr)
-	case "pack":
-		return pack(args[1:], stderr)
-	case "user":
-		return user(ctx, args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "millrace", server.Version, "ABI", abi.Version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	name := args[0]
+	if name == "-h" || name == "--help" {
+		name = "help"
 	}
-	fmt.Fprint(stderr, usage)
+	for _, c := range commands {
+		if c.name == name {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	printUsage(e.stderr)
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
+// serverFlags parses a server command's flags into the effective
+// configuration.
+func serverFlags(name string, e *env, args []string) (Config, configSource, error) {
+	return serverFlagsWith(name, e, args, nil)
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", envOr("MILLRACE_ADDR", "127.0.0.1:8080"), "listen address")
-	data := fs.String("data", envOr("MILLRACE_DATA", "data"), "data directory (database, secret key, compiled-code cache)")
-	// The env default is applied after parsing, not as the flag's default,
-	// so that -h never prints a password.
-	databaseURL := fs.String("database-url", "", "PostgreSQL URL, postgres://user:password@host/db (default $DATABASE_URL; empty keeps SQLite in the data directory)")
-	engine := fs.String("engine", envOr("MILLRACE_ENGINE", sandbox.EngineWazero), fmt.Sprintf("sandbox engine: %s or %s (this binary has %s)", sandbox.EngineWazero, sandbox.EngineWasmtime, strings.Join(sandbox.EngineKinds(), ", ")))
-	accelMode := fs.String("accel", envOr("MILLRACE_ACCEL", "auto"), "local AI: auto starts millrace-accel when it and the ONNX Runtime library are found, on requires them, off runs none")
-	accelURL := fs.String("accel-url", envOr("MILLRACE_ACCEL_URL", ""), "a remote accelerator (millrace-accel, Triton, KServe: Open Inference Protocol v2) instead of a child; its token in MILLRACE_ACCEL_TOKEN")
-	accelBin := fs.String("accel-bin", envOr("MILLRACE_ACCEL_BIN", ""), "the millrace-accel binary (default: beside this executable, then on PATH)")
+// serverFlagsWith is serverFlags with more flags, added by extra.
+func serverFlagsWith(name string, e *env, args []string, extra func(*flag.FlagSet)) (Config, configSource, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	path := configFlags(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return Config{}, nil, err
 	}
-	if *databaseURL == "" {
-		*databaseURL = os.Getenv("DATABASE_URL")
+	if fs.NArg() > 0 {
+		return Config{}, nil, fmt.Errorf("%s takes no arguments (got %q)", name, fs.Args())
 	}
-	if err := sandbox.CheckEngine(*engine); err != nil {
-		return fmt.Errorf("-engine %s: %w", *engine, err)
+	return loadConfig(fs, *path, e.getenv)
+}
+
+// serverConfig turns the file's shape into the server's.
+func serverConfig(c Config, out io.Writer) server.Config {
+	mode, _ := accel.ParseMode(c.Accel.Mode) // validated
+	retention := engine.DefaultRetention()
+	retention.MaxAge, retention.MaxRuns = time.Duration(c.Runs.Retention), c.Runs.RetentionCount
+	return server.Config{
+		Addr: c.Server.Addr, DataDir: c.Server.Data, DatabaseURL: c.Database.URL, Engine: c.Server.Engine,
+		SecretKey: c.Secrets.Key, Out: out,
+		Accel:         accel.Config{Mode: mode, URL: c.Accel.URL, Token: c.Accel.Token, Binary: c.Accel.Bin, Library: c.Accel.ORTLib},
+		RunLeaseTTL:   time.Duration(c.Runs.Lease),
+		Limits:        engine.Limits{RunInputBytes: c.Limits.RunInputBytes, NodeInputBytes: c.Limits.NodeInputBytes, InlineBytes: c.Limits.InlineBytes},
+		Retention:     &retention,
+		ShutdownGrace: time.Duration(c.Server.ShutdownGrace),
+		Workers:       c.Runs.Workers,
+		MetricsToken:  c.Metrics.Token,
 	}
-	mode, err := accel.ParseMode(*accelMode)
+}
+
+func serve(ctx context.Context, e *env, args []string) error {
+	var applyTrust func(*server.Config) error
+	c, _, err := serverFlagsWith("serve", e, args, func(fs *flag.FlagSet) { applyTrust = trustFlags(fs) })
 	if err != nil {
-		return fmt.Errorf("-accel / MILLRACE_ACCEL: %w", err)
-	}
-	cfg := server.Config{Addr: *addr, DataDir: *data, DatabaseURL: *databaseURL, Engine: *engine, SecretKey: os.Getenv("MILLRACE_SECRET_KEY"), Out: stdout,
-		Accel: accel.Config{Mode: mode, URL: *accelURL, Token: os.Getenv("MILLRACE_ACCEL_TOKEN"), Binary: *accelBin}}
-	if v := os.Getenv("MILLRACE_RUN_LEASE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second {
-			return fmt.Errorf("MILLRACE_RUN_LEASE=%q: want a duration of at least 1s, such as 30s", v)
-		}
-		cfg.RunLeaseTTL = d
-	}
-	if err := retentionFromEnv(&cfg); err != nil {
 		return err
 	}
-	if addr := os.Getenv("MILLRACE_PPROF_ADDR"); addr != "" {
-		if err := servePprof(ctx, addr, stdout); err != nil {
+	setupLogging(c.Log, e.stderr)
+	if c.Server.PprofAddr != "" {
+		if err := servePprof(ctx, c.Server.PprofAddr, e.stdout); err != nil {
 			return err
 		}
 	}
-	return server.Run(ctx, cfg)
+	sc := serverConfig(c, e.stdout)
+	// HTTPS and scheduled backups (trust.go) are serve's flags and
+	// MILLRACE_TLS_*/MILLRACE_BACKUP_* variables, not yet file keys.
+	if err := applyTrust(&sc); err != nil {
+		return err
+	}
+	return server.Run(ctx, sc)
 }
 
-// retentionFromEnv reads the run retention policy: MILLRACE_RUN_RETENTION
-// (a duration; 0 keeps runs of any age) and MILLRACE_RUN_RETENTION_COUNT
-// (finished runs kept per workflow; 0 keeps any number).
-func retentionFromEnv(cfg *server.Config) error {
-	age, count := os.Getenv("MILLRACE_RUN_RETENTION"), os.Getenv("MILLRACE_RUN_RETENTION_COUNT")
-	if age == "" && count == "" {
-		return nil
+// withStreams adapts a command written against plain output streams.
+func withStreams(run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error { return run(ctx, args, e.stdout, e.stderr) }
+}
+
+func worker(ctx context.Context, e *env, args []string) error {
+	c, _, err := serverFlags("worker", e, args)
+	if err != nil {
+		return err
 	}
-	p := engine.DefaultRetention()
-	if age != "" {
-		d, err := time.ParseDuration(age)
-		if err != nil || d < 0 {
-			return fmt.Errorf("MILLRACE_RUN_RETENTION=%q: want a duration such as 720h (30 days), or 0 to keep runs of any age", age)
-		}
-		p.MaxAge = d
+	if c.Database.URL == "" {
+		return &FieldError{"worker", "database.url", "is empty (set it in the file, DATABASE_URL or -database-url): a worker needs PostgreSQL; SQLite is one process's database, and `millrace serve` already executes its runs"}
 	}
-	if count != "" {
-		n, err := strconv.Atoi(count)
-		if err != nil || n < 0 {
-			return fmt.Errorf("MILLRACE_RUN_RETENTION_COUNT=%q: want a number of runs per workflow, or 0 to keep any number", count)
-		}
-		p.MaxRuns = n
+	setupLogging(c.Log, e.stderr)
+	sc := serverConfig(c, e.stdout)
+	sc.Addr = c.Worker.Addr
+	return server.RunWorker(ctx, sc)
+}
+
+func configCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "print" {
+		return errors.New("usage: millrace config print [-config FILE] [flags]")
 	}
-	cfg.Retention = &p
-	return nil
+	c, src, err := serverFlags("config print", e, args[1:])
+	if err != nil {
+		return err
+	}
+	return printConfig(e.stdout, c, src)
+}
+
+// parseLevel reads log.level.
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// setupLogging makes the process's default logger: text for people, JSON
+// (one object a line, with run_id and node_id on run and node lines) for
+// log collectors.
+func setupLogging(c LogConfig, w io.Writer) {
+	level, _ := parseLevel(c.Level) // validated
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	slog.SetDefault(slog.New(h))
 }
 
 func pack(args []string, stderr io.Writer) error {
@@ -184,4 +263,12 @@ func pack(args []string, stderr io.Writer) error {
 		return fmt.Errorf("%s already carries a manifest", fs.Arg(0))
 	}
 	return os.WriteFile(*out, abi.AppendManifestSection(wasm, manifest), 0o644)
+}
+
+// envOr returns the environment variable key, or def when it is unset.
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }

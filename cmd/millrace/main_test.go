@@ -49,7 +49,7 @@ func TestCommands(t *testing.T) {
 func TestServeRefusesAnUnknownEngine(t *testing.T) {
 	t.Parallel()
 	err := Run(context.Background(), []string{"serve", "-engine", "v8", "-data", t.TempDir()}, &bytes.Buffer{}, &bytes.Buffer{})
-	require.ErrorContains(t, err, `-engine v8: unknown sandbox engine "v8"`)
+	require.ErrorContains(t, err, `flag -engine: server.engine: unknown sandbox engine "v8"`)
 
 	var out bytes.Buffer
 	Run(context.Background(), []string{"serve", "-h"}, &bytes.Buffer{}, &out)
@@ -59,5 +59,5 @@ func TestServeRefusesAnUnknownEngine(t *testing.T) {
 func TestServeRefusesAnUnknownAccelMode(t *testing.T) {
 	t.Parallel()
 	err := Run(context.Background(), []string{"serve", "-data", t.TempDir(), "-accel", "maybe"}, &bytes.Buffer{}, &bytes.Buffer{})
-	require.ErrorContains(t, err, `-accel / MILLRACE_ACCEL: accel mode "maybe": want auto, on or off`)
+	require.ErrorContains(t, err, `flag -accel: accel.mode: accel mode "maybe": want auto, on or off`)
 }

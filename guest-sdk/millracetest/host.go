@@ -100,6 +100,7 @@ type LogRecord struct {
 type ProgressReport struct {
 	Done, Total uint32
 	Message     string
+	Preview     []byte // progress_preview's image
 }
 
 // NewHost returns a host with an empty KV namespace, no secrets and every
@@ -268,6 +269,19 @@ func (f fake) Progress(done, total uint32, msg string) abi.Errno {
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
 	f.h.Progress = append(f.h.Progress, ProgressReport{Done: done, Total: total, Message: f.h.redact(msg)})
+	return abi.ErrnoSuccess
+}
+
+func (f fake) ProgressPreview(done, total uint32, msg string, image []byte) abi.Errno {
+	if !utf8.ValidString(msg) {
+		return abi.ErrnoInvalidArgument
+	}
+	if len(image) > abi.MaxPreviewBytes {
+		return abi.ErrnoTooLarge
+	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	f.h.Progress = append(f.h.Progress, ProgressReport{Done: done, Total: total, Message: f.h.redact(msg), Preview: append([]byte(nil), image...)})
 	return abi.ErrnoSuccess
 }
 

@@ -22,6 +22,7 @@
 package nn
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -250,4 +251,63 @@ func (c ExecutionContext) Wait(timeout time.Duration) error {
 		return ErrRunning
 	}
 	return check(abi.NNExtModule, abi.FnNNExtComputeWait, errno)
+}
+
+// ModelFile returns a small file (a .json or .txt, at most 4 MiB) of the
+// registered pipeline name, which the grant must list: path is relative
+// to the pipeline's folder, such as "scheduler/scheduler_config.json" (an
+// extension, ABI.md §8.4). A missing file is abi.NNNotFound.
+func ModelFile(name, path string) ([]byte, error) {
+	return readSized(abi.FnNNExtModelFile, 64<<10, func(buf []byte, n *uint32) abi.NNErrno {
+		return hostcall.NNModelFile(name, path, buf, n)
+	})
+}
+
+// TensorInfo describes one input or output of a graph.
+type TensorInfo struct {
+	Name string `json:"name"`
+	// Type is the tensor type's name (f32, i64, f16, …); empty when the
+	// ABI cannot carry the model's datatype.
+	Type     string  `json:"type"`
+	Datatype string  `json:"datatype"` // Open Inference Protocol: FP32, …
+	Shape    []int64 `json:"shape"`    // -1 is dynamic
+}
+
+// Metadata is a graph's inputs and outputs, numbered as SetInput and
+// Output number them.
+type Metadata struct {
+	Name    string       `json:"name"`
+	Inputs  []TensorInfo `json:"inputs"`
+	Outputs []TensorInfo `json:"outputs"`
+}
+
+// Metadata returns the graph's inputs and outputs (an extension).
+func (g Graph) Metadata() (Metadata, error) {
+	var md Metadata
+	doc, err := readSized(abi.FnNNExtGraphMetadata, 4<<10, func(buf []byte, n *uint32) abi.NNErrno {
+		return hostcall.NNGraphMetadata(uint32(g), buf, n)
+	})
+	if err != nil {
+		return md, err
+	}
+	if err := json.Unmarshal(doc, &md); err != nil {
+		return md, fmt.Errorf("nn: graph metadata: %w", err)
+	}
+	return md, nil
+}
+
+// readSized calls a function that copies into a buffer, growing the
+// buffer once to the size it asks for.
+func readSized(fn string, guess int, call func(buf []byte, n *uint32) abi.NNErrno) ([]byte, error) {
+	buf := make([]byte, guess)
+	var n uint32
+	errno := call(buf, &n)
+	if errno == abi.NNTooLarge && int(n) > len(buf) {
+		buf = make([]byte, n)
+		errno = call(buf, &n)
+	}
+	if err := check(abi.NNExtModule, fn, errno); err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +21,7 @@ import (
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/accel/client"
 	"github.com/millrace/millrace/accel/oip"
+	"github.com/millrace/millrace/accel/trainjob"
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/store"
 )
@@ -64,10 +66,50 @@ type Model struct {
 	Version     string    `json:"version,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	Kind        string    `json:"kind" enum:"model,pipeline" doc:"model: one network; pipeline: a folder of several (Stable Diffusion XL as Optimum exports it), whose parts modules load as NAME/PART."`
 	// Inputs and Outputs come from the accelerator (GET one model).
 	Inputs        []Tensor `json:"inputs,omitempty" doc:"The model's inputs, in the order set_input numbers them. Only when getting one model."`
 	Outputs       []Tensor `json:"outputs,omitempty" doc:"The model's outputs, in the order get_output numbers them."`
 	MetadataError string   `json:"metadata_error,omitempty" doc:"Why inputs and outputs are missing: the accelerator is not ready, or the model does not load."`
+	Parts         []*Model `json:"parts,omitempty" doc:"A pipeline's networks, each loadable as NAME/PART (NAME/unet, …) by a module granted NAME, with their inputs and outputs. Only when getting one model."`
+	// Training is set for a model a training job produced (and that is
+	// still registered from that job's files).
+	Training *Lineage `json:"training,omitempty" doc:"Where a trained model came from and how good it is: the training job, its dataset version, hyperparameters and metrics."`
+}
+
+// Lineage is a trained model's origin and metrics.
+type Lineage struct {
+	JobID           string                   `json:"job_id"`
+	Task            string                   `json:"task"`
+	DatasetID       string                   `json:"dataset_id"`
+	DatasetVersion  int                      `json:"dataset_version"`
+	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters"`
+	Metrics         trainjob.JobResult       `json:"metrics" doc:"The best epoch's validation accuracy, the training loss, epochs run, examples and labels."`
+	TrainedAt       *time.Time               `json:"trained_at,omitempty"`
+}
+
+// lineage finds the succeeded training job whose files rec serves.
+func (m *Models) lineage(ctx context.Context, rec store.Model) *Lineage {
+	if rec.Path == "" {
+		return nil
+	}
+	jobs, err := m.store.ListTrainingJobs(ctx, store.TrainingJobFilter{ModelName: rec.Name})
+	if err != nil {
+		slog.Warn("reading a model's training job", "model", rec.Name, "err", err)
+		return nil
+	}
+	for _, j := range jobs {
+		if j.State != trainjob.StateSucceeded || filepath.Clean(j.OutputDir) != rec.Path || j.Result == nil {
+			continue
+		}
+		l := &Lineage{JobID: j.ID, Task: j.Task, DatasetID: j.DatasetID, DatasetVersion: j.DatasetVersion, TrainedAt: j.FinishedAt}
+		if json.Unmarshal(j.Hyperparameters, &l.Hyperparameters) != nil || json.Unmarshal(j.Result, &l.Metrics) != nil {
+			return nil
+		}
+		l.Metrics.ModelPath = ""
+		return l
+	}
+	return nil
 }
 
 // Tensor describes one input or output of a model.
@@ -128,9 +170,9 @@ func (m *Models) Register(ctx context.Context, name string, r Registration) (*Mo
 	if err := m.link(name, path); err != nil {
 		return nil, false, err
 	}
-	delete(m.cache, name)
+	m.forget(name)
 	if !created {
-		m.unload(name) // the accelerator may hold the previous file
+		m.unloadAll(name) // the accelerator may hold the previous file
 	}
 	rec, err := m.store.Model(ctx, name)
 	if err != nil {
@@ -148,7 +190,7 @@ func (m *Models) checkPath(path string) (string, error) {
 		}
 		return "", nil
 	}
-	const want = "a folder holding model.onnx (and its external data files), or an .onnx file"
+	const want = "a folder holding model.onnx (and its external data files), a pipeline folder holding " + PipelineIndex + ", or an .onnx file"
 	if path == "" {
 		return "", invalid("path", "is required: %s, on the server's disk", want)
 	}
@@ -162,6 +204,10 @@ func (m *Models) checkPath(path string) (string, error) {
 		return "", invalid("path", "%s does not exist on the server", path)
 	case err != nil:
 		return "", invalid("path", "%v", err)
+	case st.IsDir() && isPipeline(path):
+		if err := checkPipeline(path); err != nil {
+			return "", err
+		}
 	case st.IsDir():
 		if !isFile(filepath.Join(path, "model.onnx")) {
 			return "", invalid("path", "the folder %s holds no model.onnx; give %s", path, want)
@@ -284,7 +330,9 @@ func (m *Models) List(ctx context.Context) ([]*Model, error) {
 	m.mu.Unlock()
 	out := make([]*Model, 0, len(all))
 	for _, rec := range all {
-		out = append(out, toModel(rec))
+		md := toModel(rec)
+		md.Training = m.lineage(ctx, rec)
+		out = append(out, md)
 	}
 	return out, nil
 }
@@ -301,13 +349,43 @@ func (m *Models) Get(ctx context.Context, name string) (*Model, error) {
 		return nil, err
 	}
 	out := toModel(rec)
-	md, _, err := m.metadata(ctx, rec)
+	if out.Kind == "pipeline" {
+		for _, part := range PipelineParts() {
+			p := &Model{Name: name + "/" + part, Kind: "model", Path: filepath.Join(rec.Path, part), CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
+			if md, _, err := m.metadata(ctx, rec, p.Name); err != nil {
+				p.MetadataError = err.Error()
+			} else {
+				p.Inputs, p.Outputs = tensors(md.Inputs), tensors(md.Outputs)
+			}
+			out.Parts = append(out.Parts, p)
+		}
+		return out, nil
+	}
+	out.Training = m.lineage(ctx, rec)
+	md, _, err := m.metadata(ctx, rec, rec.Name)
 	if err != nil {
 		out.MetadataError = err.Error()
 		return out, nil
 	}
 	out.Inputs, out.Outputs = tensors(md.Inputs), tensors(md.Outputs)
 	return out, nil
+}
+
+// forget drops the cached metadata of a model and of its parts. The
+// caller holds m.mu.
+func (m *Models) forget(name string) {
+	delete(m.cache, name)
+	for _, part := range PipelineParts() {
+		delete(m.cache, name+"/"+part)
+	}
+}
+
+// unloadAll unloads a model, or every part of a pipeline.
+func (m *Models) unloadAll(name string) {
+	m.unload(name)
+	for _, part := range PipelineParts() {
+		m.unload(name + "/" + part)
+	}
 }
 
 // Remove unregisters a model; the accelerator unloads it.
@@ -319,11 +397,11 @@ func (m *Models) Remove(ctx context.Context, name string) error {
 	} else if err != nil {
 		return err
 	}
-	delete(m.cache, name)
+	m.forget(name)
 	if err := m.link(name, ""); err != nil {
 		return err
 	}
-	m.unload(name)
+	m.unloadAll(name)
 	return nil
 }
 
@@ -346,7 +424,11 @@ func (m *Models) unload(name string) {
 }
 
 func toModel(rec store.Model) *Model {
-	return &Model{Name: rec.Name, Path: rec.Path, Description: rec.Description, Version: rec.Version, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
+	kind := "model"
+	if isPipeline(rec.Path) {
+		kind = "pipeline"
+	}
+	return &Model{Name: rec.Name, Kind: kind, Path: rec.Path, Description: rec.Description, Version: rec.Version, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
 }
 
 func tensors(ts []oip.TensorMetadata) []Tensor {
@@ -363,9 +445,10 @@ func tensors(ts []oip.TensorMetadata) []Tensor {
 	return out
 }
 
-// metadata returns a registered model's inputs and outputs: cached per
+// metadata returns the inputs and outputs of a registered model, or of a
+// part of it (served as served, rec.Name or rec.Name/PART): cached per
 // path and child, else asked of the accelerator.
-func (m *Models) metadata(ctx context.Context, rec store.Model) (*oip.ModelMetadata, uint64, error) {
+func (m *Models) metadata(ctx context.Context, rec store.Model, served string) (*oip.ModelMetadata, uint64, error) {
 	if !m.sup.Remote() && rec.Path == "" {
 		return nil, 0, fmt.Errorf("%w: model %q was registered without a path (for a remote accelerator): register it again with its path", sandbox.ErrModelNotFound, rec.Name)
 	}
@@ -374,7 +457,7 @@ func (m *Models) metadata(ctx context.Context, rec store.Model) (*oip.ModelMetad
 		return nil, 0, err
 	}
 	m.mu.Lock()
-	c, ok := m.cache[rec.Name]
+	c, ok := m.cache[served]
 	hit := ok && c.path == rec.Path && c.gen == gen
 	var linkErr error
 	if !hit {
@@ -389,12 +472,12 @@ func (m *Models) metadata(ctx context.Context, rec store.Model) (*oip.ModelMetad
 	if linkErr != nil {
 		return nil, 0, linkErr
 	}
-	md, err := cl.ModelMetadata(ctx, rec.Name)
+	md, err := cl.ModelMetadata(ctx, served)
 	if err != nil {
-		return nil, 0, m.wrap(err, "loading model "+rec.Name)
+		return nil, 0, m.wrap(err, "loading model "+served)
 	}
 	m.mu.Lock()
-	m.cache[rec.Name] = cachedMetadata{path: rec.Path, gen: gen, md: md}
+	m.cache[served] = cachedMetadata{path: rec.Path, gen: gen, md: md}
 	m.mu.Unlock()
 	return md, gen, nil
 }
@@ -402,14 +485,24 @@ func (m *Models) metadata(ctx context.Context, rec store.Model) (*oip.ModelMetad
 // LoadModel implements sandbox.Accel: the registered model's inputs and
 // outputs, with the child it was loaded on.
 func (m *Models) LoadModel(ctx context.Context, name string) (*sandbox.AccelModel, error) {
-	rec, err := m.store.Model(ctx, name)
+	base, part, isPart := strings.Cut(name, "/")
+	rec, err := m.store.Model(ctx, base)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: no model is registered as %q (an admin registers it with PUT /v1/models/%s)", sandbox.ErrModelNotFound, name, name)
+		return nil, fmt.Errorf("%w: no model is registered as %q (an admin registers it with PUT /v1/models/%s)", sandbox.ErrModelNotFound, base, base)
 	}
 	if err != nil {
 		return nil, err
 	}
-	md, gen, err := m.metadata(ctx, rec)
+	pipeline := isPipeline(rec.Path)
+	switch {
+	case isPart && !pipeline:
+		return nil, fmt.Errorf("%w: model %q is not a pipeline, so it has no part %q", sandbox.ErrModelNotFound, base, part)
+	case isPart && !isPartName(part):
+		return nil, fmt.Errorf("%w: pipeline %q has no part %q; its parts are %s", sandbox.ErrModelNotFound, base, part, strings.Join(PipelineParts(), ", "))
+	case !isPart && pipeline:
+		return nil, fmt.Errorf("%w: %q is a pipeline: load one of its parts, %s/%s", sandbox.ErrModelNotFound, base, base, strings.Join(PipelineParts(), ", "+base+"/"))
+	}
+	md, gen, err := m.metadata(ctx, rec, name)
 	if err != nil {
 		return nil, err
 	}
@@ -462,4 +555,37 @@ func (m *Models) wrap(err error, what string) error {
 		return fmt.Errorf("%s: the accelerator failed during the request (%v); the server restarts it if it exited", what, err)
 	}
 	return fmt.Errorf("%s: the remote accelerator failed during the request: %v", what, err)
+}
+
+var _ sandbox.AccelFiles = (*Models)(nil)
+
+// ModelFile implements sandbox.AccelFiles: a configuration or tokenizer
+// file (.json or .txt, at most MaxModelFileBytes) inside the folder of a
+// registered pipeline. Weights are never served: the accelerator loads
+// them.
+func (m *Models) ModelFile(ctx context.Context, name, path string) ([]byte, error) {
+	rec, err := m.store.Model(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no model is registered as %q", sandbox.ErrModelNotFound, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !isPipeline(rec.Path) {
+		return nil, fmt.Errorf("%w: model %q is not a pipeline folder (one holding %s): only pipelines' files can be read", sandbox.ErrModelNotFound, name, PipelineIndex)
+	}
+	if err := checkModelFilePath(path); err != nil {
+		return nil, fmt.Errorf("%w: %v", sandbox.ErrAccelInput, err)
+	}
+	data, err := readModelFile(rec.Path, path)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, fmt.Errorf("%w: %v", sandbox.ErrAccelTooLarge, err)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w: pipeline %q has no file %s", sandbox.ErrModelNotFound, name, path)
+	case err != nil:
+		// os.Root refuses paths that leave the folder, through links too.
+		return nil, fmt.Errorf("%w: %v", sandbox.ErrAccelInput, err)
+	}
+	return data, nil
 }

@@ -518,6 +518,13 @@ func (s *Supervisor) current() (*client.Client, uint64, error) {
 	return s.cl, s.gen, nil
 }
 
+// Client returns a client of the accelerator when it can take requests,
+// else an error that says why (training jobs use it beside inference).
+func (s *Supervisor) Client() (*client.Client, error) {
+	cl, _, err := s.current()
+	return cl, err
+}
+
 // generation is the current child's number.
 func (s *Supervisor) generation() uint64 {
 	s.mu.Lock()

@@ -49,13 +49,22 @@ const (
 	ScopeUsersAdmin Scope = "users:admin"
 	// ScopeAuditRead reads the audit log.
 	ScopeAuditRead Scope = "audit:read"
+	// ScopeBackupsAdmin makes and downloads backups: a backup holds every
+	// secret and the key that opens them.
+	ScopeBackupsAdmin Scope = "backups:admin"
+	// ScopeSecretsAdmin rotates the key secrets are sealed with.
+	ScopeSecretsAdmin Scope = "secrets:admin"
+	// ScopeMetricsRead scrapes /metrics from a non-loopback address.
+	ScopeMetricsRead   Scope = "metrics:read"
+	ScopeTrainingRead  Scope = "training:read"  // list training jobs and follow their progress
+	ScopeTrainingWrite Scope = "training:write" // start, cancel and delete training jobs
 	// ScopeAll holds every scope, including scopes added by later versions:
 	// the first admin token has it, so an upgrade cannot lock the admin out.
 	ScopeAll Scope = "*"
 )
 
 // AllScopes lists every concrete scope.
-var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeDatasetsRead, ScopeDatasetsWrite, ScopeUsersAdmin, ScopeAuditRead}
+var AllScopes = []Scope{ScopeModulesRead, ScopeModulesWrite, ScopeModulesGrant, ScopeModulesInvoke, ScopeSecretsRead, ScopeSecretsWrite, ScopeTokensAdmin, ScopeWorkflowsRead, ScopeWorkflowsWrite, ScopeWorkflowsRun, ScopeModelsRead, ScopeModelsAdmin, ScopeDatasetsRead, ScopeDatasetsWrite, ScopeUsersAdmin, ScopeAuditRead, ScopeBackupsAdmin, ScopeSecretsAdmin, ScopeMetricsRead, ScopeTrainingRead, ScopeTrainingWrite}
 
 // tokenPrefix makes tokens recognisable to people and secret scanners.
 const tokenPrefix = "mr_"

@@ -1,7 +1,7 @@
 // Package builtin installs the modules that ship inside the server binary
-// (echo, json_transform, http_request, text_template, kv_counter, ocr). make
-// builds them from modules/ into wasm/ before compiling the server; a
-// binary built without them simply has none.
+// (echo, json_transform, http_request, text_template, kv_counter, ocr,
+// stable_diffusion_xl, text_classify). make builds them from modules/ into wasm/ before
+// compiling the server; a binary built without them simply has none.
 package builtin
 
 import (

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -54,6 +56,15 @@ type Executor struct {
 	// Limits cap node inputs and decide which values are stored as
 	// artifacts rather than inline in checkpoints.
 	Limits Limits
+	// Observer, if set, is told when runs start and finish here (the
+	// server's metrics).
+	Observer RunObserver
+	// Logger receives run and node log lines, with run_id and node_id
+	// attributes; default slog.Default().
+	Logger *slog.Logger
+
+	// draining is set by Drain: no node starts any more.
+	draining atomic.Bool
 
 	mu     sync.Mutex
 	active map[string]context.CancelCauseFunc // runs executing here
@@ -65,6 +76,33 @@ type Executor struct {
 // NewExecutor returns an executor over a store and an invoker.
 func NewExecutor(s store.Store, inv Invoker) *Executor {
 	return &Executor{store: s, invoker: inv, MaxParallel: 8, Owner: "executor-" + randomID(), LeaseTTL: 30 * time.Second, sleep: sleepCtx}
+}
+
+// RunObserver is told when a run starts executing in this process and
+// when it finishes (with its final status).
+type RunObserver interface {
+	RunStarted()
+	RunStopped()
+	RunFinished(status string)
+}
+
+// ErrDraining ends an execution that Drain stopped between nodes: the run
+// stays "running" with every started node finished, for another process
+// (or the next start) to resume at once.
+var ErrDraining = errors.New("the executor is draining for shutdown")
+
+// Drain stops starting nodes: nodes executing now finish, then their runs
+// return ErrDraining. It is the first step of a graceful shutdown.
+func (x *Executor) Drain() { x.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (x *Executor) Draining() bool { return x.draining.Load() }
+
+func (x *Executor) logger() *slog.Logger {
+	if x.Logger != nil {
+		return x.Logger
+	}
+	return slog.Default()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -127,7 +165,7 @@ func (x *Executor) Cancel(runID string) bool {
 	x.mu.Lock()
 	cancel, ok := x.active[runID]
 	x.mu.Unlock()
-	if ok {
+	if ok && cancel != nil {
 		cancel(errRunCanceled)
 	}
 	return ok
@@ -144,6 +182,26 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	if finished(run.Status) {
 		return run, nil
 	}
+	// The lease is per executor, and renewing it is taking it again: two
+	// jobs for one run in this process (a job handed back at shutdown and
+	// the one recovery queued for the same run at the next start) would
+	// both hold it. Only one executes; the other waits as for another
+	// worker's lease, and then finds the run finished.
+	x.mu.Lock()
+	if x.active == nil {
+		x.active = map[string]context.CancelCauseFunc{}
+	}
+	if _, busy := x.active[runID]; busy {
+		x.mu.Unlock()
+		return run, &LeaseHeldError{RunID: runID, Until: time.Now().Add(x.LeaseTTL)}
+	}
+	x.active[runID] = nil // reserved; the cancel function is set below
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		delete(x.active, runID)
+		x.mu.Unlock()
+	}()
 	ok, until, err := x.store.AcquireRunLease(ctx, runID, x.Owner, time.Now().Add(x.LeaseTTL))
 	if err != nil {
 		return run, err
@@ -152,19 +210,15 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 		return run, &LeaseHeldError{RunID: runID, Until: until}
 	}
 	defer x.store.ReleaseRunLease(context.WithoutCancel(ctx), runID, x.Owner)
+	if x.Observer != nil {
+		x.Observer.RunStarted()
+		defer x.Observer.RunStopped()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	x.mu.Lock()
-	if x.active == nil {
-		x.active = map[string]context.CancelCauseFunc{}
-	}
 	x.active[runID] = cancel
 	x.mu.Unlock()
-	defer func() {
-		x.mu.Lock()
-		delete(x.active, runID)
-		x.mu.Unlock()
-	}()
 	go x.renew(ctx, cancel, runID)
 	// Re-read: the run may have finished between the first read and the
 	// lease (another worker completed it and released).
@@ -215,7 +269,12 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	if ctx.Err() != nil {
 		// Shutdown, not failure: leave the run and its in-flight nodes
 		// "running" so that the next Execute resumes them.
+		x.logger().Info("run interrupted by shutdown", "run_id", run.ID)
 		return st.run, ctx.Err()
+	}
+	if errors.Is(failure, ErrDraining) {
+		x.logger().Info("run handed back for shutdown between nodes", "run_id", run.ID)
+		return st.run, failure
 	}
 	return x.finish(ctx, st, failure)
 }
@@ -274,6 +333,7 @@ func (x *Executor) schedule(ctx context.Context, st *runState) error {
 	results := make(chan result)
 	running := map[string]bool{}
 	var runErr error
+	held := false // draining kept a ready node from starting
 	for {
 		// Resolve edges of finished nodes, skip nodes no edge leads to.
 		progress := true
@@ -301,8 +361,19 @@ func (x *Executor) schedule(ctx context.Context, st *runState) error {
 				}
 			}
 		}
-		// Start what is ready, unless the run is failing.
-		if runErr == nil {
+		// Start what is ready, unless the run is failing or the process
+		// is draining for shutdown (then the run is handed back once
+		// what runs now has finished).
+		if runErr == nil && x.draining.Load() {
+			for _, n := range st.def.Nodes {
+				if nodeDone(st.node(n.ID)) || running[n.ID] {
+					continue
+				}
+				if ready, live := st.readiness(n.ID); ready && live {
+					held = true
+				}
+			}
+		} else if runErr == nil {
 			for _, n := range st.def.Nodes {
 				if len(running) >= max(1, x.MaxParallel) {
 					break
@@ -317,6 +388,9 @@ func (x *Executor) schedule(ctx context.Context, st *runState) error {
 			}
 		}
 		if len(running) == 0 {
+			if runErr == nil && held {
+				return ErrDraining
+			}
 			return runErr
 		}
 		r := <-results
@@ -615,6 +689,7 @@ func failureOf(kind, msg string) *sandbox.Failure {
 
 // nodeFailed records a final failure and applies the node's on_error.
 func (x *Executor) nodeFailed(ctx context.Context, st *runState, n *Node, cp *store.NodeRun, f *sandbox.Failure) error {
+	x.logger().Info("node failed", "run_id", st.run.ID, "node_id", n.ID, "module", n.Module, "kind", string(f.Kind), "error", f.Message)
 	done := time.Now()
 	cp.Status, cp.Error, cp.FinishedAt = StatusFailed, f.Error(), &done
 	switch n.OnError {
@@ -704,5 +779,9 @@ func (x *Executor) finish(ctx context.Context, st *runState, failure error) (sto
 	}
 	data, _ := json.Marshal(map[string]string{"error": st.run.Error})
 	x.Events.Publish(Event{Type: "run.finished", RunID: st.run.ID, Status: st.run.Status, Data: data})
+	if x.Observer != nil {
+		x.Observer.RunFinished(st.run.Status)
+	}
+	x.logger().Debug("run finished", "run_id", st.run.ID, "status", st.run.Status, "error", st.run.Error)
 	return st.run, nil
 }

@@ -16,6 +16,7 @@ import (
 
 type execFixture struct {
 	db   *sqlite.DB
+	reg  engine.Invoker
 	wf   *engine.Workflows
 	exec *engine.Executor
 }
@@ -23,7 +24,7 @@ type execFixture struct {
 func newExec(t *testing.T) *execFixture {
 	t.Helper()
 	reg, db := catalogAndStore(t)
-	return &execFixture{db: db, wf: engine.NewWorkflows(db, reg), exec: engine.NewExecutor(db, reg)}
+	return &execFixture{db: db, reg: reg, wf: engine.NewWorkflows(db, reg), exec: engine.NewExecutor(db, reg)}
 }
 
 // start publishes a workflow and creates a queued run of it.

@@ -35,6 +35,13 @@ func (w *runWorker) Timeout(*river.Job[RunArgs]) time.Duration { return -1 }
 
 func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	_, err := w.exec.Execute(ctx, job.Args.RunID)
+	if w.exec.Draining() && (errors.Is(err, ErrDraining) || ctx.Err() != nil) {
+		// Shutdown: the run is handed back (its lease released, its
+		// finished nodes checkpointed). Available again at once, so
+		// another process, or this one's next start, resumes it without
+		// waiting for a lease to expire or a retry backoff.
+		return river.JobSnooze(0)
+	}
 	var held *LeaseHeldError
 	if errors.As(err, &held) {
 		// Someone else executes it; look again when their lease would
@@ -63,13 +70,14 @@ type QueueConfig struct {
 
 // Queue executes runs durably through River.
 type Queue struct {
-	insert  func(ctx context.Context, runID string) error
-	start   func(ctx context.Context) error
-	stop    func(ctx context.Context) error
-	exec    *Executor
-	cfg     QueueConfig
-	stopped chan struct{}
-	cancel  context.CancelFunc
+	insert     func(ctx context.Context, runID string) error
+	start      func(ctx context.Context) error
+	stop       func(ctx context.Context) error
+	cancelJobs func(ctx context.Context) error
+	exec       *Executor
+	cfg        QueueConfig
+	stopped    chan struct{}
+	cancel     context.CancelFunc
 	// requeued remembers when recovery last queued each run; only the
 	// recovery goroutine touches it.
 	requeued map[string]time.Time
@@ -124,12 +132,13 @@ func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec
 			_, err := client.Insert(ctx, RunArgs{RunID: runID}, nil)
 			return err
 		},
-		start:    client.Start,
-		stop:     client.Stop,
-		exec:     exec,
-		cfg:      cfg,
-		stopped:  make(chan struct{}),
-		requeued: map[string]time.Time{},
+		start:      client.Start,
+		stop:       client.Stop,
+		cancelJobs: client.StopAndCancel,
+		exec:       exec,
+		cfg:        cfg,
+		stopped:    make(chan struct{}),
+		requeued:   map[string]time.Time{},
 	}, nil
 }
 
@@ -139,7 +148,9 @@ func (q *Queue) Enqueue(ctx context.Context, runID string) error { return q.inse
 // Start starts working jobs and the recovery loop. Runs left running by a
 // previous process are queued again at once.
 func (q *Queue) Start(ctx context.Context) error {
-	if err := q.start(ctx); err != nil {
+	// River stops hard (cancelling jobs mid-node) when its start context
+	// ends; the stop is Stop's to make, gracefully.
+	if err := q.start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	ctx, q.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -147,15 +158,31 @@ func (q *Queue) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops fetching, waits for running jobs and the recovery loop. Runs
-// interrupted by the stop stay "running" and resume on the next start.
+// Stop shuts the queue down gracefully: it stops fetching jobs and
+// starting nodes, lets the nodes executing now finish until ctx is done
+// (the grace period), then cancels what still runs. Every run not finished
+// is handed back: its job is available again at once and its lease
+// released, so another process or the next start resumes it; a node cut
+// off by the end of the grace period runs once more there, a finished one
+// never does.
 func (q *Queue) Stop(ctx context.Context) error {
 	if q.cancel == nil {
 		return nil
 	}
+	q.exec.Drain()
 	q.cancel()
 	<-q.stopped
-	return q.stop(ctx)
+	err := q.stop(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The grace period is over: cancel the nodes still running (they
+		// checkpoint as interrupted) and wait for River to record the
+		// jobs handed back.
+		cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		q.cfg.Logger.Warn("shutdown grace period over: interrupting the nodes still running")
+		return q.cancelJobs(cancelCtx)
+	}
+	return err
 }
 
 func (q *Queue) recoverLoop(ctx context.Context) {
@@ -197,9 +224,9 @@ func (q *Queue) recoverOnce(ctx context.Context) {
 		}
 		q.requeued[id] = now
 		if err := q.insert(ctx, id); err != nil {
-			q.cfg.Logger.Warn("queueing an orphaned run", "run", id, "err", err)
+			q.cfg.Logger.Warn("queueing an orphaned run", "run_id", id, "err", err)
 			continue
 		}
-		q.cfg.Logger.Info("resuming an orphaned run", "run", id)
+		q.cfg.Logger.Info("resuming an orphaned run", "run_id", id)
 	}
 }

@@ -16,11 +16,13 @@ import (
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/audit"
 	"github.com/millrace/millrace/server/auth"
+	"github.com/millrace/millrace/server/backup"
 	"github.com/millrace/millrace/server/datasets"
 	"github.com/millrace/millrace/server/engine"
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/secrets"
 	"github.com/millrace/millrace/server/store"
+	"github.com/millrace/millrace/server/training"
 	"github.com/millrace/millrace/server/trigger"
 )
 
@@ -49,6 +51,13 @@ type Deps struct {
 	Sessions *auth.Sessions
 	Limiter  *auth.Limiter
 	Audit    *audit.Log
+	// Backups streams backups and lists scheduled ones; nil answers 503.
+	Backups *backup.Service
+	// RotateKey re-encrypts every secret under a new key file; nil when
+	// the key comes from the environment (answers 409).
+	RotateKey func(context.Context) (int, error)
+	// Training runs training jobs; nil means training is off.
+	Training *training.Manager
 }
 
 const (
@@ -104,6 +113,8 @@ func Register(api huma.API, d *Deps) {
 	registerTriggers(api, d)
 	registerModels(api, d)
 	registerDatasets(api, d)
+	registerBackups(api, d)
+	registerTraining(api, d)
 	registerEditorHelpers(api, d)
 }
 

@@ -16,7 +16,7 @@ type ModelPath struct {
 type putModelInput struct {
 	ModelPath
 	Body struct {
-		Path        string `json:"path,omitempty" maxLength:"4096" doc:"Where the model is on the server's disk: an absolute path to a folder holding model.onnx (and its external data files), or to an .onnx file. Leave it out on a server with a remote accelerator (MILLRACE_ACCEL_URL), which holds its own models."`
+		Path        string `json:"path,omitempty" maxLength:"4096" doc:"Where the model is on the server's disk: an absolute path to a folder holding model.onnx (and its external data files), to an .onnx file, or to a pipeline folder holding model_index.json (Stable Diffusion XL as Hugging Face Optimum exports it; every part is checked, and modules granted NAME load its networks as NAME/unet, NAME/text_encoder, …). Leave it out on a server with a remote accelerator (MILLRACE_ACCEL_URL), which holds its own models."`
 		Description string `json:"description,omitempty" maxLength:"4000"`
 		Version     string `json:"version,omitempty" maxLength:"128" doc:"Free text for people, such as the model's release."`
 	}

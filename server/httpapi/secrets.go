@@ -32,7 +32,32 @@ type listSecretsOutput struct {
 	}
 }
 
+type rotateKeyOutput struct {
+	Body struct {
+		Reencrypted int `json:"reencrypted" doc:"How many sealed values (secrets and webhook secrets) were re-encrypted under the new key."`
+	}
+}
+
 func registerSecrets(api huma.API, d *Deps) {
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "rotate-secret-key", Method: http.MethodPost, Path: "/v1/secrets/rotate-key", Tags: []string{"secrets"},
+		Summary: "Rotate the key secrets are sealed with",
+		Description: "Makes a new random key, re-encrypts every secret and webhook secret under it in one database transaction, then replaces the key file (the previous key is kept as secret.key.old, for backups made before). " +
+			"A crash part-way is finished at the next start. Other servers sharing a PostgreSQL database keep the old key in memory: stop them first, and give them the new key file.",
+		Errors: []int{http.StatusConflict},
+	}, auth.ScopeSecretsAdmin), func(ctx context.Context, _ *struct{}) (*rotateKeyOutput, error) {
+		if d.RotateKey == nil {
+			return nil, huma.Error409Conflict("the secret key comes from MILLRACE_SECRET_KEY: rotate it where it is kept (stop the server, run millrace secrets rotate-key with the key in a file, then set the new value)")
+		}
+		n, err := d.RotateKey(ctx)
+		if err != nil {
+			return nil, problem(ctx, err)
+		}
+		// The audit middleware records this POST with its caller.
+		out := &rotateKeyOutput{}
+		out.Body.Reencrypted = n
+		return out, nil
+	})
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "put-secret", Method: http.MethodPut, Path: "/v1/secrets/{name}", Tags: []string{"secrets"},
 		Summary: "Create or replace a secret", DefaultStatus: http.StatusNoContent,

@@ -42,6 +42,7 @@ func FuzzHostFunctions(f *testing.F) {
 	f.Add(uint8(5), uint32(65530), uint32(100), uint32(0), uint32(0), uint32(0), []byte("key"))
 	f.Add(uint8(7), uint32(0), uint32(3), uint32(16), uint32(4), uint32(65535), []byte("key"))
 	f.Add(uint8(2), uint32(0xffffffff), uint32(0xffffffff), uint32(0), uint32(0), uint32(0), []byte{})
+	f.Add(uint8(14), uint32(1), uint32(2), uint32(0), uint32(0), uint32(0), []byte("\x89PNG\r\n\x1a\n...."))
 	f.Fuzz(func(t *testing.T, fn uint8, a, b, c, d, e uint32, data []byte) {
 		if len(data) > 4096 {
 			data = data[:4096]
@@ -55,7 +56,7 @@ func FuzzHostFunctions(f *testing.F) {
 		}
 		call := newCall(inv)
 		var errno abi.Errno
-		switch fn % 14 {
+		switch fn % 15 {
 		case 0:
 			errno = call.input(mem, a)
 		case 1:
@@ -85,9 +86,34 @@ func FuzzHostFunctions(f *testing.F) {
 			errno = call.httpSend(ctx, mem, a, b, c)
 		case 13:
 			errno = call.portSet(mem, a, b)
+		case 14:
+			errno = call.reportPreview(mem, a, b, c, d, e, uint32(len(data)))
 		}
 		if errno > abi.ErrnoNoResult {
 			t.Fatalf("errno %d is not defined by the ABI", errno)
+		}
+		// A call whose guest range lies (partly) outside the memory must
+		// fail, never succeed on bytes from beyond it.
+		outside := func(ptr, n uint32) bool { return uint64(ptr)+uint64(n) > uint64(mem.Size()) }
+		if errno == abi.ErrnoSuccess {
+			switch fn % 14 {
+			case 3:
+				if outside(a, b) {
+					t.Fatalf("output_set succeeded on [%d, +%d) outside a %d-byte memory", a, b, mem.Size())
+				}
+			case 4:
+				if outside(a, min(b, maxErrorBytes)) {
+					t.Fatalf("error_set succeeded on [%d, +%d) outside a %d-byte memory", a, b, mem.Size())
+				}
+			case 13:
+				if outside(a, min(b, 64)) {
+					t.Fatalf("port_set succeeded on [%d, +%d) outside a %d-byte memory", a, b, mem.Size())
+				}
+			case 10:
+				if outside(a, b) {
+					t.Fatalf("kv_delete succeeded on a key [%d, +%d) outside a %d-byte memory", a, b, mem.Size())
+				}
+			}
 		}
 		if mem.Size() != 65536 {
 			t.Fatalf("memory size changed to %d", mem.Size())
@@ -131,6 +157,8 @@ func FuzzNNHostFunctions(f *testing.F) {
 	f.Add(uint8(3), uint32(0), uint32(0), uint32(0), uint32(0), uint32(0), tensor(0xfffffff0, 2, 22, 0xffffffff, 0xffffffff))
 	f.Add(uint8(1), uint32(0), uint32(0xfffffffc), uint32(0), uint32(0), uint32(0), []byte("arith"))
 	f.Add(uint8(5), uint32(0), uint32(0), uint32(0), uint32(0xffffffff), uint32(0), []byte{})
+	f.Add(uint8(10), uint32(0), uint32(5), uint32(5), uint32(26), uint32(100), []byte("arithscheduler/config.json"))
+	f.Add(uint8(11), uint32(0), uint32(100), uint32(64), uint32(0), uint32(0), []byte{})
 	f.Fuzz(func(t *testing.T, fn uint8, a, b, c, d, e uint32, data []byte) {
 		if len(data) > 4096 {
 			data = data[:4096]
@@ -140,6 +168,7 @@ func FuzzNNHostFunctions(f *testing.F) {
 			Namespace: "fuzz",
 			Grant:     Grant{Capabilities: abi.Capabilities{Accel: &abi.Accel{Models: []string{"arith"}}}},
 			Limits:    Limits{MemoryBytes: 1 << 16, MaxLogBytes: 1024},
+			Accel:     fileAccel{},
 		}
 		call := newCall(inv)
 		shape := []int64{-1, 3}
@@ -148,7 +177,7 @@ func FuzzNNHostFunctions(f *testing.F) {
 			Outputs: []oip.TensorMetadata{{Name: "sum", Datatype: oip.FP32, Shape: shape}}})
 		call.nnInitExecutionContext(mem, 0, 60000)
 		var errno abi.NNErrno
-		switch fn % 10 {
+		switch fn % 12 {
 		case 0:
 			errno = call.nnLoad()
 		case 1:
@@ -170,6 +199,11 @@ func FuzzNNHostFunctions(f *testing.F) {
 		case 9:
 			call.nnSetInput(mem, 0, 0, 0, false)
 			errno = call.nnComputeWait(ctx, a%2, 0)
+		case 10:
+			// name, path, buffer and out pointer, each anywhere.
+			errno = call.nnModelFile(ctx, mem, a, b%300, b, c%600, d, e, a^e)
+		case 11:
+			errno = call.nnGraphMetadata(mem, a%2, b, c, d)
 		}
 		call.release()
 		if errno > abi.NNNotFound {
@@ -182,4 +216,23 @@ func FuzzNNHostFunctions(f *testing.F) {
 			t.Fatalf("holding %d tensor bytes, limit %d", call.nn.held, inv.Limits.MemoryBytes)
 		}
 	})
+}
+
+// fileAccel serves one fixed file to model_file, so the fuzzers reach its
+// copying; server/accel's tests read real pipeline folders.
+type fileAccel struct{}
+
+func (fileAccel) LoadModel(context.Context, string) (*AccelModel, error) {
+	return nil, ErrModelNotFound
+}
+
+func (fileAccel) Infer(context.Context, *AccelModel, []oip.Tensor) ([]oip.Tensor, error) {
+	return nil, ErrAccelUnsupported
+}
+
+func (fileAccel) ModelFile(_ context.Context, model, path string) ([]byte, error) {
+	if path == "scheduler/config.json" {
+		return []byte(`{"_class_name": "EulerDiscreteScheduler"}`), nil
+	}
+	return nil, ErrModelNotFound
 }

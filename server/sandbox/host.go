@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -196,6 +197,36 @@ func (c *call) reportProgress(mem Memory, done, total, msgPtr, msgLen uint32) ab
 	return abi.ErrnoSuccess
 }
 
+// reportPreview is progress_preview: progress with a small PNG or JPEG.
+func (c *call) reportPreview(mem Memory, done, total, msgPtr, msgLen, imgPtr, imgLen uint32) abi.Errno {
+	msg, errno := readString(mem, msgPtr, min(msgLen, 1024))
+	if errno != abi.ErrnoSuccess {
+		return errno
+	}
+	if imgLen > abi.MaxPreviewBytes {
+		return abi.ErrnoTooLarge
+	}
+	img, ok := mem.Read(imgPtr, imgLen)
+	if !ok {
+		return abi.ErrnoInvalidArgument
+	}
+	var mime string
+	switch {
+	case bytes.HasPrefix(img, []byte("\x89PNG\r\n\x1a\n")):
+		mime = "image/png"
+	case bytes.HasPrefix(img, []byte{0xff, 0xd8, 0xff}):
+		mime = "image/jpeg"
+	default:
+		return abi.ErrnoInvalidArgument
+	}
+	c.progress = Progress{Done: done, Total: total, Message: c.redact(msg), Preview: "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(img)}
+	c.hasProgress = true
+	if c.inv.OnProgress != nil {
+		c.inv.OnProgress(c.progress)
+	}
+	return abi.ErrnoSuccess
+}
+
 func (c *call) portSet(mem Memory, ptr, n uint32) abi.Errno {
 	name, errno := readString(mem, ptr, min(n, 64))
 	if errno != abi.ErrnoSuccess {
@@ -355,6 +386,64 @@ func (c *call) redact(s string) string {
 		s = strings.ReplaceAll(s, v, redactedMarker)
 	}
 	return s
+}
+
+// redactOutput masks secret values in the module's JSON output as in its
+// logs: a module that was given a secret must not pass it on into run
+// outputs, which everyone who may read the run sees (a node that needs
+// the secret asks for it itself). Only outputs of modules that read a
+// secret are examined: decoded (so JSON escapes cannot hide a value),
+// masked, and re-encoded when something was masked, so that the output
+// stays valid JSON; otherwise it is returned as the module wrote it.
+func (c *call) redactOutput(out []byte) []byte {
+	if len(c.secrets) == 0 {
+		return out
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return out // not JSON: the host refused it already (outputSet)
+	}
+	changed := false
+	v = c.redactValue(v, &changed)
+	if !changed {
+		return out
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`"` + redactedMarker + `"`)
+	}
+	return b
+}
+
+func (c *call) redactValue(v any, changed *bool) any {
+	mask := func(s string) string {
+		r := c.redact(s)
+		if r != s {
+			*changed = true
+		}
+		return r
+	}
+	switch x := v.(type) {
+	case string:
+		return mask(x)
+	case json.Number:
+		if r := mask(x.String()); r != x.String() {
+			return r
+		}
+	case []any:
+		for i := range x {
+			x[i] = c.redactValue(x[i], changed)
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[mask(k)] = c.redactValue(e, changed)
+		}
+		return out
+	}
+	return v
 }
 
 // logBuffer keeps log records up to a byte budget and counts the rest.

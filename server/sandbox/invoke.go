@@ -85,7 +85,7 @@ func (c *call) result(f *Failure) *Result {
 				r.Port = c.inv.Ports[0]
 			}
 		}
-		r.Output = c.output
+		r.Output = c.redactOutput(c.output)
 		if !c.hasOutput {
 			r.Output = []byte("null")
 		}

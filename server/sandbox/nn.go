@@ -3,9 +3,11 @@ package sandbox
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -28,6 +30,27 @@ type Accel interface {
 	// Infer runs a model LoadModel returned on inputs, given in the
 	// model's input order, and returns the outputs, in any order.
 	Infer(ctx context.Context, m *AccelModel, inputs []oip.Tensor) ([]oip.Tensor, error)
+}
+
+// AccelFiles is what an Accel that serves pipeline folders adds: the
+// small files of a registered pipeline (its configuration and tokenizer
+// files) for millrace_nn_v1.model_file. server/accel implements it.
+type AccelFiles interface {
+	// ModelFile returns the file at path (slash-separated, relative)
+	// inside the folder of the registered pipeline model. Errors wrap
+	// ErrModelNotFound (no such pipeline or file), ErrAccelInput (a path
+	// it refuses) or ErrAccelTooLarge.
+	ModelFile(ctx context.Context, model, path string) ([]byte, error)
+}
+
+// modelGranted reports whether a grant of models covers name: a model it
+// lists, or a part (PIPELINE/PART) of a pipeline it lists.
+func modelGranted(models []string, name string) bool {
+	if slices.Contains(models, name) {
+		return true
+	}
+	base, part, nested := strings.Cut(name, "/")
+	return nested && part != "" && !strings.Contains(part, "/") && slices.Contains(models, base)
 }
 
 // AccelModel is a loaded model as the tensor ABI sees it.
@@ -55,6 +78,7 @@ const (
 	maxNNContexts  = 16
 	maxNNRank      = 16
 	maxNNNameBytes = 256
+	maxNNPathBytes = 512
 )
 
 // nnState is the tensor ABI's part of one invocation.
@@ -116,7 +140,7 @@ func (c *call) nnLoadByName(ctx context.Context, mem Memory, namePtr, nameLen, o
 	}
 	name := string(b)
 	granted := c.inv.Grant.Capabilities.Accel
-	if granted == nil || !slices.Contains(granted.Models, name) {
+	if granted == nil || !modelGranted(granted.Models, name) {
 		var list []string
 		if granted != nil {
 			list = granted.Models
@@ -469,6 +493,105 @@ func (c *call) nnComputeWait(ctx context.Context, h, timeoutMS uint32) abi.NNErr
 	return c.nnKeep(fn, x, out)
 }
 
+// nnModelFile is millrace_nn_v1.model_file: a small file of a granted
+// pipeline, copied into the guest's buffer as get_output copies outputs.
+func (c *call) nnModelFile(ctx context.Context, mem Memory, namePtr, nameLen, pathPtr, pathLen, bufPtr, bufMax, outWrittenPtr uint32) abi.NNErrno {
+	const fn = abi.NNExtModule + "." + abi.FnNNExtModelFile
+	if nameLen > maxNNNameBytes || pathLen > maxNNPathBytes {
+		return c.nnFail(fn, abi.NNInvalidArgument, "the name is %d bytes and the path %d; the limits are %d and %d", nameLen, pathLen, maxNNNameBytes, maxNNPathBytes)
+	}
+	nb, ok := mem.Read(namePtr, nameLen)
+	if !ok {
+		return c.nnFail(fn, abi.NNInvalidArgument, "the name (%d bytes at %d) runs past the end of memory", nameLen, namePtr)
+	}
+	pb, ok := mem.Read(pathPtr, pathLen)
+	if !ok {
+		return c.nnFail(fn, abi.NNInvalidArgument, "the path (%d bytes at %d) runs past the end of memory", pathLen, pathPtr)
+	}
+	if !utf8.Valid(nb) || !utf8.Valid(pb) {
+		return c.nnFail(fn, abi.NNInvalidArgument, "the name or the path is not UTF-8")
+	}
+	name, path := string(nb), string(pb)
+	granted := c.inv.Grant.Capabilities.Accel
+	if granted == nil || !slices.Contains(granted.Models, name) {
+		if c.initializing {
+			return c.nnFail(fn, abi.NNNotFound, "no model file can be read during _initialize")
+		}
+		return c.nnFail(fn, abi.NNNotFound, "model %q is not granted to this module", name)
+	}
+	files, ok := c.inv.Accel.(AccelFiles)
+	if !ok {
+		return c.nnFail(fn, abi.NNUnsupportedOperation, "this server's accelerator serves no model files")
+	}
+	data, err := files.ModelFile(ctx, name, path)
+	if err != nil {
+		return c.nnFail(fn, accelErrno(err), "model %q, file %q: %v", name, path, ctxCause(ctx, err))
+	}
+	return c.nnCopyOut(fn, mem, data, bufPtr, bufMax, outWrittenPtr)
+}
+
+// nnCopyOut copies data to the guest's buffer and writes its length, or
+// answers too_large with the length needed, as get_output does.
+func (c *call) nnCopyOut(fn string, mem Memory, data []byte, bufPtr, bufMax, outWrittenPtr uint32) abi.NNErrno {
+	if uint64(len(data)) > uint64(bufMax) {
+		if !mem.WriteUint32Le(outWrittenPtr, uint32(min(uint64(len(data)), 1<<32-1))) {
+			return c.nnFail(fn, abi.NNInvalidArgument, "out_written_ptr %d is outside memory", outWrittenPtr)
+		}
+		return abi.NNTooLarge // the documented way to learn the size: not worth a log record
+	}
+	if !mem.Write(bufPtr, data) || !mem.WriteUint32Le(outWrittenPtr, uint32(len(data))) {
+		return c.nnFail(fn, abi.NNInvalidArgument, "the buffer (%d bytes at %d) or out_written_ptr %d is outside memory", len(data), bufPtr, outWrittenPtr)
+	}
+	return abi.NNSuccess
+}
+
+// GraphMetadata is what graph_metadata writes: a loaded model's inputs and
+// outputs, in the order set_input and get_output number them.
+type GraphMetadata struct {
+	Name    string        `json:"name"`
+	Inputs  []GraphTensor `json:"inputs"`
+	Outputs []GraphTensor `json:"outputs"`
+}
+
+// GraphTensor is one input or output of a graph.
+type GraphTensor struct {
+	Name string `json:"name"`
+	// Type is the tensor ABI's type name (f32, i64, …; ABI.md §8.1), or
+	// empty when the ABI cannot carry the datatype.
+	Type     string  `json:"type"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"` // -1: dynamic
+}
+
+func graphTensors(ts []oip.TensorMetadata) []GraphTensor {
+	out := make([]GraphTensor, len(ts))
+	for i, t := range ts {
+		out[i] = GraphTensor{Name: t.Name, Datatype: string(t.Datatype), Shape: t.Shape}
+		if out[i].Shape == nil {
+			out[i].Shape = []int64{}
+		}
+		if typ, ok := abi.NNTensorTypeOf(string(t.Datatype)); ok {
+			out[i].Type = typ.String()
+		}
+	}
+	return out
+}
+
+// nnGraphMetadata is millrace_nn_v1.graph_metadata: a loaded graph's
+// inputs and outputs as JSON.
+func (c *call) nnGraphMetadata(mem Memory, graph, bufPtr, bufMax, outWrittenPtr uint32) abi.NNErrno {
+	const fn = abi.NNExtModule + "." + abi.FnNNExtGraphMetadata
+	if int(graph) >= len(c.nn.graphs) {
+		return c.nnFail(fn, abi.NNInvalidArgument, "graph %d is not a graph of this invocation", graph)
+	}
+	g := c.nn.graphs[graph]
+	data, err := json.Marshal(GraphMetadata{Name: g.Name, Inputs: graphTensors(g.Inputs), Outputs: graphTensors(g.Outputs)})
+	if err != nil {
+		return c.nnFail(fn, abi.NNRuntimeError, "%v", err)
+	}
+	return c.nnCopyOut(fn, mem, data, bufPtr, bufMax, outWrittenPtr)
+}
+
 // release ends what an invocation left running on the host: background
 // computes are canceled and waited for. Engines call it once the guest
 // has returned.
@@ -485,6 +608,10 @@ func (c *call) release() {
 	}
 	c.nn.pooled = nil
 }
+
+// maxNNParams is the most parameters a tensor ABI function takes
+// (model_file's seven).
+const maxNNParams = 8
 
 // nnFunc is one tensor ABI host function as every engine links it: its
 // name, its parameter names (every one an i32; the result is an i32
@@ -538,6 +665,14 @@ var nnFuncs = map[string][]nnFunc{
 		{abi.FnNNExtComputeWait, []string{"ctx", "timeout_ms"},
 			func(ctx context.Context, c *call, _ Memory, p []uint32) abi.NNErrno {
 				return c.nnComputeWait(ctx, p[0], p[1])
+			}},
+		{abi.FnNNExtModelFile, []string{"name_ptr", "name_len", "path_ptr", "path_len", "buf_ptr", "buf_max", "out_written_ptr"},
+			func(ctx context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnModelFile(ctx, m, p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+			}},
+		{abi.FnNNExtGraphMetadata, []string{"graph", "buf_ptr", "buf_max", "out_written_ptr"},
+			func(_ context.Context, c *call, m Memory, p []uint32) abi.NNErrno {
+				return c.nnGraphMetadata(m, p[0], p[1], p[2], p[3])
 			}},
 	},
 }

@@ -64,3 +64,47 @@ func TestNNTensorBudget(t *testing.T) {
 	require.Contains(t, strings.Join(logs, "\n"), "would take more than limits.memory_mb")
 	require.Contains(t, strings.Join(logs, "\n"), "get_output: execution context 0 has no outputs: compute first (invalid_argument)")
 }
+
+// A grant of a pipeline covers its parts (PIPELINE/PART), nothing more.
+func TestModelGranted(t *testing.T) {
+	t.Parallel()
+	granted := []string{"sdxl", "arith"}
+	for name, want := range map[string]bool{
+		"sdxl": true, "sdxl/unet": true, "arith": true, "arith/x": true,
+		"sdxl2/unet": false, "sdxl/": false, "sdxl/unet/x": false, "other": false, "/unet": false,
+	} {
+		require.Equal(t, want, modelGranted(granted, name), name)
+	}
+}
+
+// model_file copies a granted pipeline's file into the guest, tells the
+// size needed when the buffer is small, and refuses ungranted names;
+// graph_metadata writes a graph's inputs and outputs as JSON.
+func TestModelFileAndGraphMetadata(t *testing.T) {
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	mod, err := r.Instantiate(ctx, oneMemoryPage)
+	require.NoError(t, err)
+	mem := mod.Memory()
+	c := newCall(&Invocation{Accel: fileAccel{}, Limits: Limits{MemoryBytes: 1 << 16, MaxLogBytes: 4096},
+		Grant: Grant{Capabilities: abi.Capabilities{Accel: &abi.Accel{Models: []string{"arith"}}}}})
+	require.True(t, mem.Write(0, []byte("arithscheduler/config.jsonotherx.json")))
+	const buf, written = 1000, 996
+	require.Equal(t, abi.NNTooLarge, c.nnModelFile(ctx, mem, 0, 5, 5, 21, buf, 4, written))
+	n, _ := mem.ReadUint32Le(written)
+	require.EqualValues(t, 41, n, "the size needed")
+	require.Equal(t, abi.NNSuccess, c.nnModelFile(ctx, mem, 0, 5, 5, 21, buf, n, written))
+	got, _ := mem.Read(buf, n)
+	require.JSONEq(t, `{"_class_name": "EulerDiscreteScheduler"}`, string(got))
+	require.Equal(t, abi.NNNotFound, c.nnModelFile(ctx, mem, 26, 5, 31, 6, buf, 100, written), "not granted")
+	require.Equal(t, abi.NNNotFound, c.nnModelFile(ctx, mem, 0, 5, 31, 6, buf, 100, written), "no such file")
+
+	c.nn.graphs = []*AccelModel{{Name: "arith/unet", Inputs: []oip.TensorMetadata{{Name: "x", Datatype: oip.FP16, Shape: []int64{-1, 4}}},
+		Outputs: []oip.TensorMetadata{{Name: "y", Datatype: oip.FP32, Shape: nil}}}}
+	require.Equal(t, abi.NNSuccess, c.nnGraphMetadata(mem, 0, buf, 4000, written))
+	n, _ = mem.ReadUint32Le(written)
+	got, _ = mem.Read(buf, n)
+	require.JSONEq(t, `{"name":"arith/unet","inputs":[{"name":"x","type":"f16","datatype":"FP16","shape":[-1,4]}],"outputs":[{"name":"y","type":"f32","datatype":"FP32","shape":[]}]}`, string(got))
+	require.Equal(t, abi.NNInvalidArgument, c.nnGraphMetadata(mem, 1, buf, 4000, written))
+}

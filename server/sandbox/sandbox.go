@@ -110,6 +110,9 @@ type Progress struct {
 	Done    uint32 `json:"done"`
 	Total   uint32 `json:"total"`
 	Message string `json:"message,omitempty"`
+	// Preview is a small image of the work so far (progress_preview), as
+	// a data: URL.
+	Preview string `json:"preview,omitempty"`
 }
 
 // Result is the outcome of one invocation.

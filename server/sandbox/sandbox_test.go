@@ -668,9 +668,12 @@ func TestSecrets(t *testing.T) {
 
 		res := eng.run(t, "secretuser", e.inv(`{"name":"API_KEY"}`, g))
 		requireOK(t, res)
-		require.JSONEq(t, `{"value":"s3cr3t-value"}`, string(res.Output))
+		require.JSONEq(t, `{"value":"[redacted]"}`, string(res.Output), "secret values never reach run outputs")
 		for _, r := range res.Logs {
 			require.NotContains(t, r.Message, "s3cr3t-value", "secret values never reach the logs")
+			for _, a := range r.Attrs {
+				require.NotContains(t, fmt.Sprint(a), "s3cr3t-value", "nor log attributes")
+			}
 		}
 
 		res = eng.run(t, "secretuser", e.inv(`{"name":"OTHER"}`, g))

@@ -38,6 +38,9 @@ var hostFuncs = map[string]hostFunc{
 	abi.FnProgress: {"iiii", func(_ context.Context, c *call, m Memory, p []uint64) abi.Errno {
 		return c.reportProgress(m, u32(p[0]), u32(p[1]), u32(p[2]), u32(p[3]))
 	}},
+	abi.FnProgressPreview: {"iiiiii", func(_ context.Context, c *call, m Memory, p []uint64) abi.Errno {
+		return c.reportPreview(m, u32(p[0]), u32(p[1]), u32(p[2]), u32(p[3]), u32(p[4]), u32(p[5]))
+	}},
 	abi.FnPortSet: {"ii", func(_ context.Context, c *call, m Memory, p []uint64) abi.Errno {
 		return c.portSet(m, u32(p[0]), u32(p[1]))
 	}},
@@ -77,7 +80,7 @@ func (e *Wasmtime) defineHost() error {
 	for _, module := range []string{abi.NNModule, abi.NNExtModule} {
 		for _, f := range nnFuncs[module] {
 			err := e.define(module, f.name, strings.Repeat("i", len(f.params)), true, func(w *wasmtimeInvocation, m Memory, p []uint64) uint32 {
-				var q [5]uint32
+				var q [maxNNParams]uint32
 				for i := range p {
 					q[i] = uint32(p[i])
 				}

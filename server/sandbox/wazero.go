@@ -687,6 +687,9 @@ func instantiateHost(ctx context.Context, r wazero.Runtime) error {
 	def(abi.FnProgress, p(4), func(_ context.Context, c *call, m Memory, s []uint64) abi.Errno {
 		return c.reportProgress(m, u(s[0]), u(s[1]), u(s[2]), u(s[3]))
 	})
+	def(abi.FnProgressPreview, p(6), func(_ context.Context, c *call, m Memory, s []uint64) abi.Errno {
+		return c.reportPreview(m, u(s[0]), u(s[1]), u(s[2]), u(s[3]), u(s[4]), u(s[5]))
+	})
 	def(abi.FnPortSet, p(2), func(_ context.Context, c *call, m Memory, s []uint64) abi.Errno {
 		return c.portSet(m, u(s[0]), u(s[1]))
 	})
@@ -715,18 +718,19 @@ func instantiateHost(ctx context.Context, r wazero.Runtime) error {
 // paramNames documents each host function's parameters for wazero's
 // function definitions (and so for error messages and listeners).
 var paramNames = map[string][]string{
-	abi.FnInput:      {"out_len_ptr"},
-	abi.FnConfig:     {"out_len_ptr"},
-	abi.FnResultRead: {"buf_ptr", "buf_len"},
-	abi.FnOutputSet:  {"ptr", "len"},
-	abi.FnErrorSet:   {"ptr", "len"},
-	abi.FnLog:        {"level", "msg_ptr", "msg_len", "attrs_ptr", "attrs_len"},
-	abi.FnProgress:   {"done", "total", "msg_ptr", "msg_len"},
-	abi.FnPortSet:    {"name_ptr", "name_len"},
-	abi.FnKVGet:      {"key_ptr", "key_len", "out_len_ptr"},
-	abi.FnKVSet:      {"key_ptr", "key_len", "val_ptr", "val_len"},
-	abi.FnKVDelete:   {"key_ptr", "key_len"},
-	abi.FnKVAdd:      {"key_ptr", "key_len", "delta", "out_value_ptr"},
-	abi.FnHTTPSend:   {"req_ptr", "req_len", "out_len_ptr"},
-	abi.FnSecretGet:  {"name_ptr", "name_len", "out_len_ptr"},
+	abi.FnInput:           {"out_len_ptr"},
+	abi.FnConfig:          {"out_len_ptr"},
+	abi.FnResultRead:      {"buf_ptr", "buf_len"},
+	abi.FnOutputSet:       {"ptr", "len"},
+	abi.FnErrorSet:        {"ptr", "len"},
+	abi.FnLog:             {"level", "msg_ptr", "msg_len", "attrs_ptr", "attrs_len"},
+	abi.FnProgress:        {"done", "total", "msg_ptr", "msg_len"},
+	abi.FnPortSet:         {"name_ptr", "name_len"},
+	abi.FnProgressPreview: {"done", "total", "msg_ptr", "msg_len", "image_ptr", "image_len"},
+	abi.FnKVGet:           {"key_ptr", "key_len", "out_len_ptr"},
+	abi.FnKVSet:           {"key_ptr", "key_len", "val_ptr", "val_len"},
+	abi.FnKVDelete:        {"key_ptr", "key_len"},
+	abi.FnKVAdd:           {"key_ptr", "key_len", "delta", "out_value_ptr"},
+	abi.FnHTTPSend:        {"req_ptr", "req_len", "out_len_ptr"},
+	abi.FnSecretGet:       {"name_ptr", "name_len", "out_len_ptr"},
 }

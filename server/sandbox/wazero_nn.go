@@ -30,7 +30,7 @@ func instantiateNN(ctx context.Context, r wazero.Runtime) error {
 						stack[0] = uint64(abi.NNMissingMemory)
 						return
 					}
-					var p [5]uint32
+					var p [maxNNParams]uint32
 					for i := range params {
 						p[i] = api.DecodeU32(stack[i])
 					}

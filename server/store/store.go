@@ -102,6 +102,21 @@ type SecretInfo struct {
 	UpdatedAt time.Time
 }
 
+// SealedValue is one value sealed under the secret key: a secret (Kind
+// "secret", ID its name) or a webhook trigger's secret (Kind "trigger", ID
+// the trigger's id).
+type SealedValue struct {
+	Kind   string
+	ID     string
+	Sealed []byte
+}
+
+// Kinds of SealedValue.
+const (
+	SealedSecret  = "secret"
+	SealedTrigger = "trigger"
+)
+
 // Workflow is a workflow's editable draft and how far it was published.
 type Workflow struct {
 	ID            string
@@ -228,6 +243,34 @@ type DatasetVersion struct {
 	Rows      int64
 	Meta      json.RawMessage
 	CreatedAt time.Time
+}
+
+// TrainingJob is a model being trained, or trained, on a dataset version
+// (server/training). Hyperparameters, Events and Result are JSON.
+type TrainingJob struct {
+	ID              string // tj_ + hex
+	Task            string
+	DatasetID       string
+	DatasetVersion  int
+	ModelName       string
+	Hyperparameters json.RawMessage
+	State           string // queued, running, succeeded, failed, cancelled
+	Error           string
+	Events          json.RawMessage // an array, one object per finished epoch
+	Result          json.RawMessage // nil until it succeeded
+	OutputDir       string
+	CreatedAt       time.Time
+	StartedAt       *time.Time
+	FinishedAt      *time.Time
+}
+
+// TrainingJobFilter narrows ListTrainingJobs; zero fields match all.
+type TrainingJobFilter struct {
+	DatasetID      string
+	DatasetVersion int // with DatasetID
+	ModelName      string
+	// Unfinished keeps queued and running jobs only.
+	Unfinished bool
 }
 
 // Store is everything the server keeps durably.
@@ -370,6 +413,11 @@ type Store interface {
 	Secret(ctx context.Context, name string) ([]byte, error)
 	ListSecrets(ctx context.Context) ([]SecretInfo, error)
 	DeleteSecret(ctx context.Context, name string) error
+	// ResealAll replaces every sealed value (secrets and webhook trigger
+	// secrets) with what reseal returns for it, in one transaction: when
+	// reseal fails for one, nothing changes. It returns how many it
+	// replaced. Secret-key rotation is built on it.
+	ResealAll(ctx context.Context, reseal func(SealedValue) ([]byte, error)) (int, error)
 
 	// CreateTrigger stores a trigger; ErrNotFound when its workflow (or
 	// the workflow it follows) does not exist.
@@ -423,4 +471,20 @@ type Store interface {
 	// DeleteDatasetVersion removes one version; the dataset stays, even
 	// with no version left.
 	DeleteDatasetVersion(ctx context.Context, id string, version int) error
+
+	// CreateTrainingJob stores a new job; ErrConflict when the id exists.
+	CreateTrainingJob(ctx context.Context, j TrainingJob) error
+	TrainingJob(ctx context.Context, id string) (TrainingJob, error)
+	// ListTrainingJobs lists jobs newest first (by id, which sorts by
+	// creation).
+	ListTrainingJobs(ctx context.Context, f TrainingJobFilter) ([]TrainingJob, error)
+	// UpdateTrainingJob stores a job's state, error, events, result and
+	// times if the stored job has not finished, and reports whether it
+	// did: a job cancelled meanwhile stays cancelled.
+	UpdateTrainingJob(ctx context.Context, j TrainingJob) (bool, error)
+	// CancelTrainingJob marks a queued or running job cancelled and
+	// reports whether it was one.
+	CancelTrainingJob(ctx context.Context, id string, at time.Time) (bool, error)
+	// DeleteTrainingJob removes a job's row.
+	DeleteTrainingJob(ctx context.Context, id string) error
 }

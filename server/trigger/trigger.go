@@ -145,7 +145,7 @@ func newSecret() string {
 
 // secretAD binds a sealed webhook secret to its trigger, and keeps it
 // apart from named secrets, which cannot contain ':'.
-func secretAD(triggerID string) string { return "trigger:" + triggerID }
+func secretAD(triggerID string) string { return secrets.TriggerAD(triggerID) }
 
 // Create validates a spec and stores a trigger that starts workflowID.
 // A webhook's secret is in the answer and nowhere else.

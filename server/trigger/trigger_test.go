@@ -38,7 +38,7 @@ type fixture struct {
 // setup makes a real store, sandbox, registry and engine with the echo
 // module granted. With execute, the queue runs the runs; without, they
 // stay queued, which is all a test of what starts them needs.
-func setup(t *testing.T, execute bool) *fixture {
+func setup(t testing.TB, execute bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -70,7 +70,7 @@ func setup(t *testing.T, execute bool) *fixture {
 }
 
 // publish saves and publishes a one-node workflow that echoes its input.
-func (f *fixture) publish(t *testing.T, id string) {
+func (f *fixture) publish(t testing.TB, id string) {
 	t.Helper()
 	ctx := context.Background()
 	d, err := engine.ParseDefinition([]byte(`{"name":"Echo","nodes":[{"id":"echo","module":"echo@1.0.0"}]}`))
@@ -85,7 +85,7 @@ func (f *fixture) service(now func() time.Time) *trigger.Service {
 	return trigger.New(f.db, f.runs, f.vault, trigger.Config{Now: now})
 }
 
-func (f *fixture) runsOf(t *testing.T, workflowID string) []store.Run {
+func (f *fixture) runsOf(t testing.TB, workflowID string) []store.Run {
 	t.Helper()
 	runs, err := f.db.ListRuns(context.Background(), store.RunFilter{WorkflowID: workflowID})
 	require.NoError(t, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/millrace/millrace/accel/modeldir"
 	"github.com/millrace/millrace/accel/service"
 	"github.com/millrace/millrace/accel/sessions"
+	"github.com/millrace/millrace/accel/training"
 )
 
 // version is set at build time (-ldflags -X main.version=…).
@@ -90,7 +91,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	} else {
 		log.Info("ONNX Runtime loaded", "version", sessions.RuntimeVersion(), "provider", *provider)
 	}
-	svc := service.New(mgr, service.Config{Token: *token, MaxBodyBytes: *maxBody, Version: version, Logger: log})
+	jobs := training.NewJobs(log)
+	defer jobs.Close()
+	svc := service.New(mgr, service.Config{Token: *token, MaxBodyBytes: *maxBody, Version: version, Logger: log, Jobs: jobs})
 
 	ln, err := service.Listen(*listen)
 	if err != nil {

@@ -125,6 +125,22 @@ func Log(level abi.LogLevel, msg string, attrs []byte) abi.Errno {
 	return host().Log(level, msg, attrs)
 }
 
+// PreviewHost is a fake host that takes progress_preview; one that does
+// not gets the report without its image.
+type PreviewHost interface {
+	ProgressPreview(done, total uint32, msg string, image []byte) abi.Errno
+}
+
+// ProgressPreview reports done of total units with a preview image.
+func ProgressPreview(done, total uint32, msg string, image []byte) abi.Errno {
+	mu.Lock()
+	defer mu.Unlock()
+	if h, ok := host().(PreviewHost); ok {
+		return h.ProgressPreview(done, total, msg, image)
+	}
+	return host().Progress(done, total, msg)
+}
+
 // Progress reports done of total units.
 func Progress(done, total uint32, msg string) abi.Errno {
 	mu.Lock()

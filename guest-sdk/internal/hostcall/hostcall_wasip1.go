@@ -35,6 +35,9 @@ func log(level, msgPtr, msgLen, attrsPtr, attrsLen uint32) uint32
 //go:wasmimport millrace_v1 progress
 func progress(done, total, msgPtr, msgLen uint32) uint32
 
+//go:wasmimport millrace_v1 progress_preview
+func progressPreview(done, total, msgPtr, msgLen, imagePtr, imageLen uint32) uint32
+
 //go:wasmimport millrace_v1 port_set
 func portSet(namePtr, nameLen uint32) uint32
 
@@ -116,6 +119,14 @@ func Log(level abi.LogLevel, msg string, attrs []byte) abi.Errno {
 	e := log(uint32(level), stringPtr(msg), uint32(len(msg)), bytesPtr(attrs), uint32(len(attrs)))
 	runtime.KeepAlive(msg)
 	runtime.KeepAlive(attrs)
+	return abi.Errno(e)
+}
+
+// ProgressPreview reports done of total units with a preview image.
+func ProgressPreview(done, total uint32, msg string, image []byte) abi.Errno {
+	e := progressPreview(done, total, stringPtr(msg), uint32(len(msg)), bytesPtr(image), uint32(len(image)))
+	runtime.KeepAlive(msg)
+	runtime.KeepAlive(image)
 	return abi.Errno(e)
 }
 

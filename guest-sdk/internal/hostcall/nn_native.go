@@ -170,3 +170,49 @@ func NNComputeWait(ctx, timeoutMS uint32) abi.NNErrno {
 	}
 	return h.NNComputeWait(ctx, time.Duration(timeoutMS)*time.Millisecond)
 }
+
+// NNFileHost is a fake host that serves pipelines' files and graphs'
+// metadata (millrace_nn_v1.model_file and graph_metadata); without it
+// both answer unsupported_operation.
+type NNFileHost interface {
+	NNModelFile(name, path string) ([]byte, abi.NNErrno)
+	NNGraphMetadata(graph uint32) ([]byte, abi.NNErrno)
+}
+
+// copyOut copies data into buf as the real host does: too_large with the
+// length needed when buf is too small.
+func copyOut(data []byte, errno abi.NNErrno, buf []byte, written *uint32) abi.NNErrno {
+	if errno != abi.NNSuccess {
+		return errno
+	}
+	*written = uint32(len(data))
+	if len(data) > len(buf) {
+		return abi.NNTooLarge
+	}
+	copy(buf, data)
+	return abi.NNSuccess
+}
+
+// NNModelFile copies the file path of pipeline name into buf.
+func NNModelFile(name, path string, buf []byte, written *uint32) abi.NNErrno {
+	mu.Lock()
+	defer mu.Unlock()
+	h, ok := host().(NNFileHost)
+	if !ok {
+		return abi.NNUnsupportedOperation
+	}
+	data, errno := h.NNModelFile(name, path)
+	return copyOut(data, errno, buf, written)
+}
+
+// NNGraphMetadata copies the JSON metadata of graph into buf.
+func NNGraphMetadata(graph uint32, buf []byte, written *uint32) abi.NNErrno {
+	mu.Lock()
+	defer mu.Unlock()
+	h, ok := host().(NNFileHost)
+	if !ok {
+		return abi.NNUnsupportedOperation
+	}
+	data, errno := h.NNGraphMetadata(graph)
+	return copyOut(data, errno, buf, written)
+}

@@ -45,6 +45,30 @@ func nnxComputeStart(ctx uint32) uint32
 //go:wasmimport millrace_nn_v1 compute_wait
 func nnxComputeWait(ctx, timeoutMS uint32) uint32
 
+//go:wasmimport millrace_nn_v1 model_file
+func nnxModelFile(namePtr, nameLen, pathPtr, pathLen, bufPtr, bufMax, outWrittenPtr uint32) uint32
+
+//go:wasmimport millrace_nn_v1 graph_metadata
+func nnxGraphMetadata(graph, bufPtr, bufMax, outWrittenPtr uint32) uint32
+
+// NNModelFile copies the file path of pipeline name into buf.
+func NNModelFile(name, path string, buf []byte, written *uint32) abi.NNErrno {
+	e := nnxModelFile(stringPtr(name), uint32(len(name)), stringPtr(path), uint32(len(path)), bytesPtr(buf), uint32(len(buf)), u32Ptr(written))
+	runtime.KeepAlive(name)
+	runtime.KeepAlive(path)
+	runtime.KeepAlive(buf)
+	runtime.KeepAlive(written)
+	return abi.NNErrno(e)
+}
+
+// NNGraphMetadata copies the JSON metadata of graph into buf.
+func NNGraphMetadata(graph uint32, buf []byte, written *uint32) abi.NNErrno {
+	e := nnxGraphMetadata(graph, bytesPtr(buf), uint32(len(buf)), u32Ptr(written))
+	runtime.KeepAlive(buf)
+	runtime.KeepAlive(written)
+	return abi.NNErrno(e)
+}
+
 // NNLoad calls load with the builders (which the host refuses).
 func NNLoad(builders [][]byte, encoding abi.NNGraphEncoding, target abi.NNExecutionTarget, graph *uint32) abi.NNErrno {
 	// builders is an array of {ptr u32, len u32}.

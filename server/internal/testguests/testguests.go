@@ -25,9 +25,9 @@ var (
 		"testguests/recursion", "testguests/logflood", "testguests/sleeper", "testguests/cpu",
 		"testguests/hostcalls", "testguests/kvuser", "testguests/httpuser", "testguests/secretuser",
 		"testguests/random", "testguests/noop", "testguests/hello", "testguests/porter", "testguests/flaky",
-		"testguests/counter", "testguests/initloop", "testguests/nnuser",
+		"testguests/counter", "testguests/initloop", "testguests/nnuser", "testguests/snoop",
 		// built-in modules
-		"echo", "json_transform", "http_request", "text_template", "kv_counter", "ocr",
+		"echo", "json_transform", "http_request", "text_template", "kv_counter", "ocr", "stable_diffusion_xl", "text_classify",
 	}
 )
 

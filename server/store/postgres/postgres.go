@@ -575,3 +575,52 @@ func (s *DB) ListSecrets(ctx context.Context) ([]store.SecretInfo, error) {
 func (s *DB) DeleteSecret(ctx context.Context, name string) error {
 	return expectOne(s.pool.Exec(ctx, `DELETE FROM secrets WHERE name = $1`, name))
 }
+
+// ResealAll replaces every sealed value in one transaction.
+func (s *DB) ResealAll(ctx context.Context, reseal func(store.SealedValue) ([]byte, error)) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		var all []store.SealedValue
+		for _, q := range []struct{ kind, sql string }{
+			// FOR UPDATE: a concurrent write of one of these values
+			// waits for the rotation instead of being overwritten by it.
+			{store.SealedSecret, `SELECT name, sealed FROM secrets ORDER BY name FOR UPDATE`},
+			{store.SealedTrigger, `SELECT id, secret FROM triggers WHERE secret IS NOT NULL ORDER BY id FOR UPDATE`},
+		} {
+			rows, err := tx.Query(ctx, q.sql)
+			if err != nil {
+				return err
+			}
+			vals, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SealedValue, error) {
+				v := store.SealedValue{Kind: q.kind}
+				return v, r.Scan(&v.ID, &v.Sealed)
+			})
+			if err != nil {
+				return err
+			}
+			all = append(all, vals...)
+		}
+		ts := now()
+		for _, v := range all {
+			sealed, err := reseal(v)
+			if err != nil {
+				return err
+			}
+			if v.Kind == store.SealedSecret {
+				_, err = tx.Exec(ctx, `UPDATE secrets SET sealed = $1, updated_at = $2 WHERE name = $3`, sealed, ts, v.ID)
+			} else {
+				_, err = tx.Exec(ctx, `UPDATE triggers SET secret = $1 WHERE id = $2`, sealed, v.ID)
+			}
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -449,3 +449,52 @@ func (s *DB) ListSecrets(ctx context.Context) ([]store.SecretInfo, error) {
 func (s *DB) DeleteSecret(ctx context.Context, name string) error {
 	return expectOne(s.db.ExecContext(ctx, `DELETE FROM secrets WHERE name = ?`, name))
 }
+
+// ResealAll replaces every sealed value in one transaction.
+func (s *DB) ResealAll(ctx context.Context, reseal func(store.SealedValue) ([]byte, error)) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var all []store.SealedValue
+		for _, q := range []struct{ kind, sql string }{
+			{store.SealedSecret, `SELECT name, sealed FROM secrets ORDER BY name`},
+			{store.SealedTrigger, `SELECT id, secret FROM triggers WHERE secret IS NOT NULL ORDER BY id`},
+		} {
+			rows, err := tx.QueryContext(ctx, q.sql)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				v := store.SealedValue{Kind: q.kind}
+				if err := rows.Scan(&v.ID, &v.Sealed); err != nil {
+					rows.Close()
+					return err
+				}
+				all = append(all, v)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+		}
+		ts := now()
+		for _, v := range all {
+			sealed, err := reseal(v)
+			if err != nil {
+				return err
+			}
+			if v.Kind == store.SealedSecret {
+				_, err = tx.ExecContext(ctx, `UPDATE secrets SET sealed = ?, updated_at = ? WHERE name = ?`, sealed, ts, v.ID)
+			} else {
+				_, err = tx.ExecContext(ctx, `UPDATE triggers SET secret = ? WHERE id = ?`, sealed, v.ID)
+			}
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -184,6 +184,48 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.ErrorIs(t, s.DeleteSecret(ctx, "K"), store.ErrNotFound)
 	})
 
+	t.Run("ResealAll", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		require.NoError(t, s.PutSecret(ctx, "A", []byte("a")))
+		require.NoError(t, s.PutSecret(ctx, "B", []byte("b")))
+		require.NoError(t, s.PutWorkflowDraft(ctx, "w", json.RawMessage(`{}`)))
+		require.NoError(t, s.CreateTrigger(ctx, store.Trigger{ID: "trg_hook", WorkflowID: "w", Kind: "webhook", Config: json.RawMessage(`{}`), Secret: []byte("t")}))
+		require.NoError(t, s.CreateTrigger(ctx, store.Trigger{ID: "trg_cron", WorkflowID: "w", Kind: "cron", Config: json.RawMessage(`{}`)}))
+
+		// A failure half-way changes nothing.
+		seen := 0
+		_, err := s.ResealAll(ctx, func(v store.SealedValue) ([]byte, error) {
+			if seen++; seen == 2 {
+				return nil, errors.New("cannot open")
+			}
+			return append([]byte("new-"), v.Sealed...), nil
+		})
+		require.ErrorContains(t, err, "cannot open")
+		v, err := s.Secret(ctx, "A")
+		require.NoError(t, err)
+		require.Equal(t, "a", string(v))
+
+		var got []store.SealedValue
+		n, err := s.ResealAll(ctx, func(v store.SealedValue) ([]byte, error) {
+			got = append(got, v)
+			return append([]byte("new-"), v.Sealed...), nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, 3, n)
+		require.ElementsMatch(t, []store.SealedValue{{Kind: store.SealedSecret, ID: "A", Sealed: []byte("a")}, {Kind: store.SealedSecret, ID: "B", Sealed: []byte("b")},
+			{Kind: store.SealedTrigger, ID: "trg_hook", Sealed: []byte("t")}}, got)
+		v, err = s.Secret(ctx, "B")
+		require.NoError(t, err)
+		require.Equal(t, "new-b", string(v))
+		tr, err := s.Trigger(ctx, "trg_hook")
+		require.NoError(t, err)
+		require.Equal(t, "new-t", string(tr.Secret))
+		tr, err = s.Trigger(ctx, "trg_cron")
+		require.NoError(t, err)
+		require.Nil(t, tr.Secret)
+	})
+
 	t.Run("Workflows", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := newStore(t), context.Background()
@@ -363,6 +405,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	exerciseArtifacts(t, newStore)
 	exerciseModels(t, newStore)
 	exerciseDatasets(t, newStore)
+	exerciseTrainingJobs(t, newStore)
 
 	t.Run("ErrorsWrap", func(t *testing.T) {
 		t.Parallel()

@@ -97,37 +97,3 @@ export function uploadModule(wasm: File, manifest: File | null, onProgress: (fra
   });
 }
 
-/**
- * rest calls an operation that this console's openapi.json does not have
- * yet (the datasets and training APIs, which land from other branches);
- * pages that use it are shown only when the server's own /openapi.json
- * lists the path. Once openapi.json has them, these calls move to `api`.
- */
-export async function rest<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = {};
-  if (!["GET", "HEAD"].includes(method)) headers["X-CSRF-Token"] = csrfToken;
-  let init: RequestInit = { method, headers, credentials: "same-origin" };
-  if (body instanceof FormData) init = { ...init, body };
-  else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init = { ...init, body: JSON.stringify(body) };
-  }
-  let res: Response;
-  try {
-    res = await fetch(path, init);
-  } catch (e) {
-    throw new ProblemError({ title: "The server cannot be reached", detail: `${e}. Check that millrace is running, then try again.` });
-  }
-  const text = await res.text();
-  let data: unknown = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = { title: res.statusText, status: res.status, detail: text };
-  }
-  if (!res.ok) {
-    if (res.status === 401) window.dispatchEvent(new Event("millrace:signed-out"));
-    throw new ProblemError(toProblem(data, res.status));
-  }
-  return data as T;
-}

@@ -196,6 +196,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the scheduled backups */
+        get: operations["list-backups"];
+        put?: never;
+        /**
+         * Stream an end-to-end-encrypted backup
+         * @description Snapshots the database consistently while the server runs and streams it with the data directory's files (secret key, datasets, trained models), encrypted with age to the given public keys or passphrase: the server keeps no copy and cannot read the result without an identity. Restore it with `millrace backup restore -data NEWDIR -i FILE`. An error after the first bytes cuts the stream short, which a restore detects (the manifest closes the archive).
+         */
+        post: operations["create-backup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/backups/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download a scheduled backup */
+        get: operations["get-backup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/cron/preview": {
         parameters: {
             query?: never;
@@ -644,6 +682,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/secrets/rotate-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the key secrets are sealed with
+         * @description Makes a new random key, re-encrypts every secret and webhook secret under it in one database transaction, then replaces the key file (the previous key is kept as secret.key.old, for backups made before). A crash part-way is finished at the next start. Other servers sharing a PostgreSQL database keep the old key in memory: stop them first, and give them the new key file.
+         */
+        post: operations["rotate-secret-key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/secrets/{name}": {
         parameters: {
             query?: never;
@@ -698,6 +756,85 @@ export interface paths {
          * @description The token stops working at once, and so do the console sessions signed in with it.
          */
         delete: operations["delete-token"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/training-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List training jobs, newest first */
+        get: operations["list-training-jobs"];
+        put?: never;
+        /**
+         * Start a training job
+         * @description Trains a model on a dataset version in the accelerator service (GoMLX, CPU) and, on success, registers it in the model registry under model_name, with the job as its version. The job survives a restart of the server or of the accelerator: it resumes from the last epoch's checkpoint. Follow it with GET /v1/training-jobs/{id}/events.
+         */
+        post: operations["create-training-job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/training-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a training job with its epochs so far */
+        get: operations["get-training-job"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a finished training job and its files
+         * @description 409 while it runs (cancel it first) or while a registered model uses its files (delete the model first).
+         */
+        delete: operations["delete-training-job"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/training-jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a queued or running training job */
+        post: operations["cancel-training-job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/training-jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live progress of a training job (Server-Sent Events)
+         * @description One epoch message per finished epoch (training loss, validation accuracy, examples per second; the message id is the epoch), then a finished message; the stream then ends. Epochs are stored, so reconnecting with Last-Event-ID sends exactly what was missed, even after a restart.
+         */
+        get: operations["training-job-events"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -929,6 +1066,12 @@ export interface components {
             kv?: boolean;
             secrets?: string[] | null;
         };
+        CreateBackupInputBody: {
+            /** @description Encrypt to this passphrase instead (age scrypt); cannot be combined with recipients. Send it over HTTPS only. */
+            passphrase?: string;
+            /** @description age public keys (age1…) the backup is encrypted to; anyone holding one of the matching identities can restore it. */
+            recipients?: string[] | null;
+        };
         CreateTokenBody: {
             /**
              * Format: date-time
@@ -1027,6 +1170,23 @@ export interface components {
             to: string;
             when?: string;
         };
+        Epoch: {
+            best: boolean;
+            /** Format: int64 */
+            epoch: number;
+            /** Format: int64 */
+            epochs: number;
+            /** Format: double */
+            examples_per_second: number;
+            /** Format: double */
+            seconds: number;
+            /** Format: date-time */
+            time: string;
+            /** Format: double */
+            train_loss: number;
+            /** Format: double */
+            validation_accuracy: number;
+        };
         ErrorDetail: {
             /** @description Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id' */
             location?: string;
@@ -1102,6 +1262,30 @@ export interface components {
             /** @example ok */
             status: string;
         };
+        Hyperparameters: {
+            /** Format: int64 */
+            batch_size?: number;
+            /** Format: int64 */
+            buckets?: number;
+            /** Format: int64 */
+            char_ngram_max?: number;
+            /** Format: int64 */
+            char_ngram_min?: number;
+            /** Format: int64 */
+            embedding_dim?: number;
+            /** Format: int64 */
+            epochs?: number;
+            /** Format: double */
+            learning_rate?: number;
+            /** Format: int64 */
+            max_features?: number;
+            /** Format: int64 */
+            ngrams?: number;
+            /** Format: int64 */
+            patience?: number;
+            /** Format: int64 */
+            seed?: number;
+        };
         InvokeInputBody: {
             /** @description The module's config, checked against its config schema. */
             config?: {
@@ -1121,6 +1305,27 @@ export interface components {
             progress?: components["schemas"]["Progress"];
             version: string;
         };
+        JobResult: {
+            /** Format: int64 */
+            best_epoch: number;
+            /** Format: int64 */
+            epochs_run: number;
+            /** Format: double */
+            examples_per_second: number;
+            hyperparameters: components["schemas"]["Hyperparameters"];
+            labels: string[] | null;
+            model_path?: string;
+            stopped_early: boolean;
+            task: string;
+            /** Format: int64 */
+            train_examples: number;
+            /** Format: double */
+            train_loss: number;
+            /** Format: double */
+            validation_accuracy: number;
+            /** Format: int64 */
+            validation_examples: number;
+        };
         Limits: {
             /** Format: int64 */
             max_log_bytes?: number;
@@ -1131,10 +1336,26 @@ export interface components {
             /** Format: int64 */
             timeout_ms?: number;
         };
+        Lineage: {
+            dataset_id: string;
+            /** Format: int64 */
+            dataset_version: number;
+            hyperparameters: components["schemas"]["Hyperparameters"];
+            job_id: string;
+            /** @description The best epoch's validation accuracy, the training loss, epochs run, examples and labels. */
+            metrics: components["schemas"]["JobResult"];
+            task: string;
+            /** Format: date-time */
+            trained_at?: string;
+        };
         ListAuditOutputBody: {
             entries: components["schemas"]["AuditEntry"][] | null;
             /** @description Pass as cursor for the next page; absent on the last page. */
             next_cursor?: string;
+        };
+        ListBackupsOutputBody: {
+            /** @description The scheduled backups in the server's backup folder, newest first; empty when no schedule is configured. */
+            backups: components["schemas"]["StoredBackup"][] | null;
         };
         ListDatasetsOutputBody: {
             datasets: components["schemas"]["Dataset"][] | null;
@@ -1155,6 +1376,9 @@ export interface components {
         };
         ListTokensOutputBody: {
             tokens: components["schemas"]["TokenInfo"][] | null;
+        };
+        ListTrainingJobsOutputBody: {
+            jobs: components["schemas"]["TrainingJob"][] | null;
         };
         ListTriggersOutputBody: {
             triggers: components["schemas"]["Trigger"][] | null;
@@ -1253,14 +1477,23 @@ export interface components {
             description?: string;
             /** @description The model's inputs, in the order set_input numbers them. Only when getting one model. */
             inputs?: components["schemas"]["Tensor"][] | null;
+            /**
+             * @description model: one network; pipeline: a folder of several (Stable Diffusion XL as Optimum exports it), whose parts modules load as NAME/PART.
+             * @enum {string}
+             */
+            kind: "model" | "pipeline";
             /** @description Why inputs and outputs are missing: the accelerator is not ready, or the model does not load. */
             metadata_error?: string;
             /** @description The name modules load it by (wasi_ephemeral_nn.load_by_name) and grants list. */
             name: string;
             /** @description The model's outputs, in the order get_output numbers them. */
             outputs?: components["schemas"]["Tensor"][] | null;
+            /** @description A pipeline's networks, each loadable as NAME/PART (NAME/unet, …) by a module granted NAME, with their inputs and outputs. Only when getting one model. */
+            parts?: components["schemas"]["Model"][] | null;
             /** @description Where it lives on the server's disk: a folder holding model.onnx, or an .onnx file. Empty on a remote accelerator. */
             path?: string;
+            /** @description Where a trained model came from and how good it is: the training job, its dataset version, hyperparameters and metrics. */
+            training?: components["schemas"]["Lineage"];
             /** Format: date-time */
             updated_at: string;
             version?: string;
@@ -1330,12 +1563,13 @@ export interface components {
             /** Format: int32 */
             done: number;
             message?: string;
+            preview?: string;
             /** Format: int32 */
             total: number;
         };
         PutModelInputBody: {
             description?: string;
-            /** @description Where the model is on the server's disk: an absolute path to a folder holding model.onnx (and its external data files), or to an .onnx file. Leave it out on a server with a remote accelerator (MILLRACE_ACCEL_URL), which holds its own models. */
+            /** @description Where the model is on the server's disk: an absolute path to a folder holding model.onnx (and its external data files), to an .onnx file, or to a pipeline folder holding model_index.json (Stable Diffusion XL as Hugging Face Optimum exports it; every part is checked, and modules granted NAME load its networks as NAME/unet, NAME/text_encoder, …). Leave it out on a server with a remote accelerator (MILLRACE_ACCEL_URL), which holds its own models. */
             path?: string;
             /** @description Free text for people, such as the model's release. */
             version?: string;
@@ -1375,6 +1609,13 @@ export interface components {
              * @description Growth of the delay per attempt; default 2.
              */
             multiplier?: number;
+        };
+        RotateKeyOutputBody: {
+            /**
+             * Format: int64
+             * @description How many sealed values (secrets and webhook secrets) were re-encrypted under the new key.
+             */
+            reencrypted: number;
         };
         RowsOutputBody: {
             /** Format: int64 */
@@ -1509,6 +1750,14 @@ export interface components {
              */
             state: "disabled" | "starting" | "ready" | "unavailable";
         };
+        StoredBackup: {
+            /** Format: date-time */
+            created_at: string;
+            /** @example millrace-20261124T020000.000Z.age */
+            name: string;
+            /** Format: int64 */
+            size: number;
+        };
         Tensor: {
             /** @description Open Inference Protocol datatype: FP32, INT64, … */
             datatype: string;
@@ -1535,6 +1784,61 @@ export interface components {
             scopes: string[] | null;
             /** @description The user the token acts for; it never does more than their role allows. */
             user_id?: string;
+        };
+        TrainingEvent: {
+            epoch?: components["schemas"]["Epoch"];
+            error?: string;
+            job_id?: string;
+            result?: components["schemas"]["JobResult"];
+            state?: string;
+            /** Format: date-time */
+            time: string;
+            /**
+             * @description epoch: an epoch finished (its figures in epoch); finished: the job ended (state, error, result); the stream then ends.
+             * @enum {string}
+             */
+            type: "epoch" | "finished" | "keepalive" | "error";
+        };
+        TrainingJob: {
+            /** Format: date-time */
+            created_at: string;
+            dataset_id: string;
+            /** Format: int64 */
+            dataset_version: number;
+            /** @description One entry per finished epoch: training loss, validation accuracy, throughput. */
+            epochs: components["schemas"]["Epoch"][] | null;
+            error?: string;
+            /** Format: date-time */
+            finished_at?: string;
+            /** @description As run: defaults filled in. */
+            hyperparameters: components["schemas"]["Hyperparameters"];
+            /** @description tj_ and 12 hex digits. */
+            id: string;
+            /** @description The model registry name the trained model gets on success. */
+            model_name: string;
+            /** @description On success: the best epoch's metrics. */
+            result?: components["schemas"]["JobResult"];
+            /** Format: date-time */
+            started_at?: string;
+            /** @enum {string} */
+            state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** @enum {string} */
+            task: "text_classification";
+        };
+        TrainingJobRequest: {
+            dataset_id: string;
+            /** Format: int64 */
+            dataset_version: number;
+            /** @description Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 16, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, patience 3 (-1: never stop early). */
+            hyperparameters?: components["schemas"]["Hyperparameters"];
+            /** @description The name to register the trained model under (lower-case letters, digits, '.', '_', '-'). An existing registration of that name is replaced on success. */
+            model_name: string;
+            /**
+             * @description text_classification (the default): a fastText-style classifier (hashed word and character n-gram embeddings, linear head) trained from scratch.
+             * @default text_classification
+             * @enum {string}
+             */
+            task: "text_classification";
         };
         Trigger: {
             after?: components["schemas"]["AfterConfig"];
@@ -2299,6 +2603,190 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "list-backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListBackupsOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "create-backup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateBackupInputBody"];
+            };
+        };
+        responses: {
+            /** @description The encrypted backup. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "get-backup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A scheduled backup's file name, as GET /v1/backups lists it. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The encrypted backup, as written by the schedule. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4678,6 +5166,62 @@ export interface operations {
             };
         };
     };
+    "rotate-secret-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateKeyOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
     "put-secret": {
         parameters: {
             query?: never;
@@ -4950,6 +5494,424 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "list-training-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListTrainingJobsOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "create-training-job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrainingJobRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingJob"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "get-training-job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (tj_ and 12 hex digits). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingJob"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "delete-training-job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (tj_ and 12 hex digits). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "cancel-training-job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (tj_ and 12 hex digits). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingJob"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "training-job-events": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Resume after this epoch: the stream sends the epochs after it. */
+                "Last-Event-ID"?: number;
+            };
+            path: {
+                /** @description The job's id (tj_ and 12 hex digits). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        data: components["schemas"]["TrainingEvent"];
+                        /**
+                         * @description The event name.
+                         * @constant
+                         */
+                        event?: "message";
+                        /** @description The event ID. */
+                        id?: number;
+                        /** @description The retry time in milliseconds. */
+                        retry?: number;
+                    }[];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

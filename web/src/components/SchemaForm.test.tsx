@@ -52,8 +52,11 @@ describe("SchemaForm", () => {
     expect(value).toEqual({ key: "visits", delta: 3, mode: "set", dry: true });
   });
 
-  it("starts from the schema's defaults", () => {
-    expect(defaults(counter)).toEqual({ key: "default", delta: 1 });
+  it("starts from the defaults of required fields; optional ones show theirs as placeholders", () => {
+    expect(defaults(counter)).toEqual({ key: "default" });
+    render(<Harness schema={counter} onValue={() => undefined} />);
+    expect((screen.getByLabelText("delta") as HTMLInputElement).placeholder).toBe("1");
+    expect((screen.getByLabelText("delta") as HTMLInputElement).value).toBe("");
   });
 
   it("shows the server's error beside its field", () => {

@@ -37,12 +37,18 @@ export function isFormable(schema: JSONSchema | undefined | null): boolean {
   return !!schema && kind(schema) === "object" && !!schema.properties;
 }
 
-/** defaults returns the value a fresh form starts with. */
+/**
+ * defaults returns the value a fresh form starts with: the defaults of
+ * required properties. Optional ones stay unset (their default shows as
+ * the placeholder): the module applies its own defaults, and sending one
+ * can mean something (stable_diffusion_xl refuses a strength without an
+ * init_image).
+ */
 export function defaults(schema: JSONSchema | undefined | null): unknown {
   if (!isFormable(schema)) return schema?.default ?? {};
   const out: Record<string, unknown> = {};
   for (const [k, p] of Object.entries(schema!.properties!)) {
-    if (p.default !== undefined) out[k] = p.default;
+    if (p.default !== undefined && schema!.required?.includes(k)) out[k] = p.default;
   }
   return out;
 }
@@ -70,7 +76,7 @@ export function SchemaForm({ schema, value, onChange, errors = {}, idPrefix }: P
         const label = (
           <label htmlFor={id}>
             {p.title ?? name}
-            {req && <span aria-label="required"> *</span>}
+            {req && <span aria-hidden="true"> *</span>}
           </label>
         );
         const help = p.description ? <small id={`${id}-help`}>{p.description}</small> : null;
@@ -92,8 +98,8 @@ export function SchemaForm({ schema, value, onChange, errors = {}, idPrefix }: P
           );
         } else if (k === "enum") {
           input = (
-            <select id={id} value={obj[name] === undefined ? "" : String(obj[name])} onChange={(e) => set(name, p.enum!.find((x) => String(x) === e.target.value))}>
-              <option value="">(not set)</option>
+            <select id={id} aria-required={req} value={obj[name] === undefined ? "" : String(obj[name])} onChange={(e) => set(name, p.enum!.find((x) => String(x) === e.target.value))}>
+              <option value="">{p.default !== undefined ? `(default: ${String(p.default)})` : "(not set)"}</option>
               {p.enum!.map((x) => (
                 <option key={String(x)} value={String(x)}>
                   {String(x)}
@@ -106,6 +112,7 @@ export function SchemaForm({ schema, value, onChange, errors = {}, idPrefix }: P
             <input
               id={id}
               type="number"
+              aria-required={req}
               step={k === "integer" ? 1 : "any"}
               min={p.minimum}
               max={p.maximum}
@@ -116,7 +123,7 @@ export function SchemaForm({ schema, value, onChange, errors = {}, idPrefix }: P
           );
         } else if (k === "string") {
           input = (
-            <input id={id} type="text" placeholder={p.default !== undefined ? String(p.default) : undefined} value={(obj[name] as string) ?? ""} onChange={(e) => set(name, e.target.value)} />
+            <input id={id} type="text" aria-required={req} placeholder={p.default !== undefined ? String(p.default) : undefined} value={(obj[name] as string) ?? ""} onChange={(e) => set(name, e.target.value)} />
           );
         } else {
           return (

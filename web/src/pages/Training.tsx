@@ -1,31 +1,15 @@
-// Datasets (on the generated client) and training jobs. The training API
-// comes from another branch and is not in this console's openapi.json
-// yet, so its pages use rest() with the types below. The console shows
-// each page only when the server's /openapi.json lists its paths
-// (api/features.ts).
+// Datasets and training jobs. The console shows each page only when the
+// server's /openapi.json lists its paths (api/features.ts): a server may
+// be built without them.
 import { useEffect, useState, type FormEvent } from "react";
-import { api, must, ProblemError, rest, type Schemas } from "../api/client";
+import { api, must, ProblemError, type Schemas } from "../api/client";
 import { useSession } from "../api/session";
 import { LineChart } from "../components/LineChart";
 import { Empty, Json, ProblemView, Spinner, StatusBadge, useLoad, when } from "../components/ui";
 import { Link, navigate } from "../router";
 
 type Dataset = Schemas["Dataset"];
-type Epoch = { epoch: number; epochs: number; train_loss: number; validation_accuracy: number; best: boolean; examples_per_second: number; seconds: number; time: string };
-type Job = {
-  id: string;
-  task: string;
-  dataset_id: string;
-  dataset_version: number;
-  model_name: string;
-  state: string;
-  error?: string;
-  epochs?: Epoch[] | null;
-  result?: { validation_accuracy: number; train_loss: number; epochs_run: number; best_epoch: number; stopped_early: boolean; labels: string[] | null };
-  created_at: string;
-  started_at?: string;
-  finished_at?: string;
-};
+type Epoch = Schemas["Epoch"];
 
 export function Datasets() {
   const { can } = useSession();
@@ -223,7 +207,7 @@ export function DatasetDetail({ id }: { id: string }) {
 
 export function TrainingJobs() {
   const { can } = useSession();
-  const jobs = useLoad(() => rest<{ jobs: Job[] | null }>("GET", "/v1/training-jobs"), []);
+  const jobs = useLoad(() => must(api.GET("/v1/training-jobs")), []);
   const datasets = useLoad(() => must(api.GET("/v1/datasets")).catch(() => ({ datasets: [] as Dataset[] })), []);
   const [dataset, setDataset] = useState("");
   const [model, setModel] = useState("");
@@ -235,14 +219,18 @@ export function TrainingJobs() {
     e.preventDefault();
     setError(null);
     try {
-      const job = await rest<Job>("POST", "/v1/training-jobs", {
-        task: "text_classification",
-        dataset_id: chosen!.id,
-        dataset_version: chosen!.latest_version,
-        model_name: model,
-        // The API requires every field; zero means "the default".
-        hyperparameters: { epochs, learning_rate: 0, batch_size: 0, seed: 0, embedding_dim: 0, buckets: 0, ngrams: 0, char_ngram_min: 0, char_ngram_max: 0, max_features: 0, patience: 0 },
-      });
+      const job = await must(
+        api.POST("/v1/training-jobs", {
+          body: {
+            task: "text_classification",
+            dataset_id: chosen!.id,
+            dataset_version: chosen!.latest_version,
+            model_name: model,
+            // The API requires every field; zero means "the default".
+            hyperparameters: { epochs, learning_rate: 0, batch_size: 0, seed: 0, embedding_dim: 0, buckets: 0, ngrams: 0, char_ngram_min: 0, char_ngram_max: 0, max_features: 0, patience: 0 },
+          },
+        }),
+      );
       navigate(`/ai/training/${job.id}`);
     } catch (err) {
       setError(err);
@@ -332,11 +320,12 @@ export function TrainingJobs() {
   );
 }
 
-const finished = (s: string) => ["succeeded", "failed", "canceled"].includes(s);
+// Training jobs spell it "cancelled" (runs: "canceled").
+const finished = (s: Schemas["TrainingJob"]["state"]) => s === "succeeded" || s === "failed" || s === "cancelled";
 
 export function TrainingJobDetail({ id }: { id: string }) {
   const { can } = useSession();
-  const job = useLoad(() => rest<Job>("GET", `/v1/training-jobs/${encodeURIComponent(id)}`), [id]);
+  const job = useLoad(() => must(api.GET("/v1/training-jobs/{id}", { params: { path: { id } } })), [id]);
   const [epochs, setEpochs] = useState<Epoch[]>([]);
   const [error, setError] = useState<unknown>(null);
   const j = job.data;
@@ -361,7 +350,7 @@ export function TrainingJobDetail({ id }: { id: string }) {
   if (!j) return <Spinner />;
   const cancel = async () => {
     try {
-      await rest("POST", `/v1/training-jobs/${encodeURIComponent(id)}/cancel`);
+      await must(api.POST("/v1/training-jobs/{id}/cancel", { params: { path: { id } } }));
       job.reload();
     } catch (e) {
       setError(e);

@@ -329,6 +329,31 @@ step("datasets: upload one and read its statistics and rows", async () => {
   await shot("21-dataset");
 });
 
+step("training: start a job on the dataset", async () => {
+  await page.getByRole("link", { name: "Training" }).click();
+  await page.getByLabel("Model name").fill("spam-filter");
+  await page.getByLabel("Epochs").fill("3");
+  await page.getByRole("button", { name: "Start training" }).click();
+  // Without the accelerator (this server runs with -accel off) the job
+  // waits in the queue; its page says so and offers to cancel it.
+  await page.getByRole("heading", { name: /Training tj_/ }).waitFor();
+  await expectText(page.locator(".panel"), "Waiting for the first epoch");
+  await shot("22-training-job");
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await expectText(page.getByRole("heading", { name: /Training tj_/ }), "cancelled");
+  if (await page.getByRole("button", { name: "Cancel" }).count()) throw new Error("a cancelled job still offers Cancel");
+});
+
+step("image studio: the form follows the module, and a missing model is explained", async () => {
+  await page.getByRole("link", { name: "Image studio" }).click();
+  await page.getByRole("heading", { name: "Image studio" }).waitFor();
+  await page.locator("#sdxl-prompt").fill("a lighthouse at dusk");
+  await page.getByRole("button", { name: "Generate" }).click();
+  // This server has local AI off: the answer is a problem that says so.
+  await page.locator(".panel .problem").waitFor({ timeout: 60000 });
+  await shot("23-image-studio");
+});
+
 step("a viewer sees no write controls", async () => {
   const res = await fetch(`${server.url}/v1/tokens`, {
     method: "POST",
