@@ -11,7 +11,7 @@ WASM_DIR := server/builtin/wasm
 # Built-in modules are stripped: they ship in the binary.
 WASM_FLAGS := -trimpath -ldflags='-s -w'
 
-.PHONY: spam-dataset accel-deps-soft all build run test bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
+.PHONY: spam-dataset accel-deps-soft all build run test test-console bench bench-load fuzz web modules vet fmt-check openapi clean postgres accel accel-bin accel-deps bench-accel test-ocr
 
 all: build
 
@@ -21,16 +21,32 @@ build: web modules accel-bin accel-deps-soft
 run: build
 	./$(BIN) serve -data $(DATA)
 
-# The API reference viewer comes from npm (swagger-ui-dist), embedded at
-# build time so /docs works offline.
+# The admin console (web/, Vite + React) and the API reference viewer
+# (swagger-ui-dist), both from npm and embedded at build time so / and
+# /docs work offline. The build regenerates the console's API client from
+# openapi.json first, so the two cannot drift.
 web/node_modules/.installed: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-web/dist/docs/swagger-ui-bundle.js: web/node_modules/.installed web/build.mjs
-	cd web && node build.mjs
+WEB_SRC := $(shell find web/src -type f -not -name schema.d.ts 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/build.mjs openapi.json
+web/dist/index.html: web/node_modules/.installed $(WEB_SRC)
+	cd web && npm run --silent build
 
-web: web/dist/docs/swagger-ui-bundle.js
+web: web/dist/index.html
+
+# The console's tests: its committed API client is what openapi.json
+# generates (checked before the build regenerates it), component
+# tests (Vitest, jsdom), then end-to-end tests in headless Chromium
+# (Debian's, installed by scripts/ensure-chromium.sh when missing) against
+# a real server built here. Screenshots land in build/console-screenshots.
+test-console: web/node_modules/.installed
+	cd web && npm run --silent check:api
+	$(MAKE) web modules
+	@sh scripts/ensure-chromium.sh
+	$(GO) build -trimpath -o $(BIN) ./cmd/millrace
+	cd web && npx vitest run
+	cd web && MILLRACE_BIN=$(CURDIR)/$(BIN) SCREENSHOTS=$(CURDIR)/build/console-screenshots node test/e2e/console.e2e.mjs
 
 # Built-in modules, compiled to WebAssembly reactors (fast start: ABI.md
 # §2) and embedded in the server. go build's cache makes this cheap when
@@ -107,6 +123,7 @@ test: postgres web modules accel-deps fmt-check vet
 	cd guest-sdk && $(GO) test -count=1 ./...
 	cd modules && $(GO) test -count=1 ./...
 	cd accel && $(GO) test -count=1 ./...
+	$(MAKE) test-console
 
 # Benchmarks (see BENCHMARKS.md). BENCH_COUNT runs of each, for medians.
 # The second part compares engines side by side (bench/engines/README.md):
@@ -158,6 +175,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime $(FUZZTIME) ./server/egress/
 	$(GO) test -run '^$$' -fuzz FuzzWebhookHeaders -fuzztime $(FUZZTIME) ./server/trigger/
 	$(GO) test -run '^$$' -fuzz FuzzParseSchedule -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzPreviewCron -fuzztime $(FUZZTIME) ./server/trigger/
+	$(GO) test -run '^$$' -fuzz FuzzCheckExpression -fuzztime $(FUZZTIME) ./server/engine/
 	$(GO) test -run '^$$' -fuzz FuzzParseCSV -fuzztime $(FUZZTIME) ./server/datasets/
 	$(GO) test -run '^$$' -fuzz FuzzParseJSONL -fuzztime $(FUZZTIME) ./server/datasets/
 	$(GO) test -run '^$$' -fuzz FuzzParseText -fuzztime $(FUZZTIME) ./server/datasets/
@@ -192,4 +211,4 @@ openapi:
 	$(GO) test ./server/httpapi/ -run TestOpenAPIGolden -update
 
 clean:
-	rm -rf bin build web/dist/docs $(WASM_DIR)/*.wasm $(WASM_DIR)/*.json
+	rm -rf bin build web/dist/docs web/dist/assets web/dist/index.html $(WASM_DIR)/*.wasm $(WASM_DIR)/*.json

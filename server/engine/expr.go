@@ -161,3 +161,12 @@ func (c *programCache) get(edge bool, src string) (cel.Program, error) {
 	c.mu.Unlock()
 	return p, nil
 }
+
+// CheckExpression parses and type-checks one expression as a workflow
+// would use it: an edge condition (edge true: it also sees output and port)
+// or an input mapping. It lets an editor report errors while the user
+// types, before the whole definition is saved.
+func CheckExpression(edge bool, src string) error {
+	_, err := compileExpr(edge, src)
+	return err
+}

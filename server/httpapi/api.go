@@ -115,6 +115,7 @@ func Register(api huma.API, d *Deps) {
 	registerDatasets(api, d)
 	registerBackups(api, d)
 	registerTraining(api, d)
+	registerEditorHelpers(api, d)
 }
 
 // Handler returns the whole HTTP handler: the API, the docs page and a
@@ -125,7 +126,7 @@ func Handler(d *Deps, maxBodyBytes int64) http.Handler {
 	Register(api, d)
 	mux.Handle("GET /docs", docsHandler())
 	mux.Handle("GET /docs/", docsHandler())
-	return limitBody(mux, maxBodyBytes, datasetUploadLimit(d))
+	return limitBody(withConsole(mux), maxBodyBytes, datasetUploadLimit(d))
 }
 
 // datasetUploadLimit is the body limit of dataset uploads, which are

@@ -310,3 +310,22 @@ func (s *Scheduler) fire(ctx context.Context, t store.Trigger, now time.Time) bo
 	log.Info("cron trigger started a run", "run", run.ID, "scheduled_at", tick)
 	return true
 }
+
+// PreviewCron checks a cron configuration as creating a trigger would and
+// returns its next n fire times after now, so an editor can show them
+// before the trigger exists.
+func PreviewCron(c CronConfig, now time.Time, n int) ([]time.Time, error) {
+	_, sc, err := checkCron(&c)
+	if err != nil {
+		return nil, err
+	}
+	times := make([]time.Time, 0, n)
+	for t := now; len(times) < n; {
+		t = sc.next(t)
+		if t.IsZero() {
+			break
+		}
+		times = append(times, t)
+	}
+	return times, nil
+}
