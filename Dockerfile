@@ -16,7 +16,9 @@ WORKDIR /src/web
 COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY web/ ./
-RUN node build.mjs
+# The console's API client is generated from the committed OpenAPI document.
+COPY openapi.json /src/openapi.json
+RUN npm run --silent build
 
 # The ONNX Runtime library, from the onnxruntime-node npm package, checked
 # against the sha256 pinned in the script.

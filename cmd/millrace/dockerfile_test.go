@@ -140,7 +140,7 @@ func TestDockerfile(t *testing.T) {
 	hasRun("server-build", "make modules")
 	web := makeRecipe(t, string(mk), "web/node_modules/.installed")
 	hasRun("console", strings.TrimPrefix(web[0], "cd web && "))
-	hasRun("console", strings.TrimPrefix(makeRecipe(t, string(mk), "web/dist/docs/swagger-ui-bundle.js")[0], "cd web && "))
+	hasRun("console", strings.TrimPrefix(makeRecipe(t, string(mk), "web/dist/index.html")[0], "cd web && "))
 	accelBin := makeRecipe(t, string(mk), "accel-bin")[0]
 	accelBin = strings.TrimSpace(strings.Split(accelBin, "2>/dev/null")[0])
 	hasRun("accel-build", accelBin)
