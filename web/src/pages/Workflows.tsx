@@ -161,6 +161,11 @@ function Editor({ id }: { id: string }) {
   const modules = useLoad(() => must(api.GET("/v1/modules")), []);
   const [def, setDef] = useState<Definition | null>(null);
   const [pos, setPos] = useState<Record<string, XY>>({});
+  // The nodes' measured sizes, kept as a controlled flow must: React Flow
+  // shows a node only once it has a size, and the node objects below are
+  // made afresh on every render, so a size it measured once would be lost
+  // (the node then stayed hidden until a reload).
+  const [measured, setMeasured] = useState<Record<string, { width: number; height: number }>>({});
   const [sel, setSel] = useState<Selection>(null);
   const [manifests, setManifests] = useState<Record<string, Manifest>>({});
   const [problem, setProblem] = useState<unknown>(null);
@@ -246,6 +251,7 @@ function Editor({ id }: { id: string }) {
     id: n.id,
     type: "module",
     position: pos[n.id] ?? { x: 40, y: 40 },
+    measured: measured[n.id],
     selected: sel?.kind === "node" && sel.id === n.id,
     data: { node: n, manifest: manifests[n.module], problem: located.nodes[i] } satisfies NodeData,
   }));
@@ -263,6 +269,7 @@ function Editor({ id }: { id: string }) {
   const onNodesChange = (changes: NodeChange[]) => {
     for (const c of changes) {
       if (c.type === "position" && c.position) setPos((p) => ({ ...p, [c.id]: c.position! }));
+      else if (c.type === "dimensions" && c.dimensions) setMeasured((m) => ({ ...m, [c.id]: c.dimensions! }));
       else if (c.type === "select" && c.selected) setSel({ kind: "node", id: c.id });
       else if (c.type === "remove" && editable) removeNode(c.id);
     }
