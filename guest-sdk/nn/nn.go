@@ -107,6 +107,18 @@ func NewRaw(typ abi.NNTensorType, shape []uint32, bits []uint16) Tensor {
 // Values returns a copy of t's elements as T, which must match its type
 // (uint16 also reads f16 and bf16 tensors' bits).
 func Values[T Element](t Tensor) ([]T, error) {
+	view, err := View[T](t)
+	if err != nil {
+		return nil, err
+	}
+	return append(make([]T, 0, len(view)), view...), nil
+}
+
+// View returns t's elements as T without copying: the slice shares t's
+// memory, so it is valid as long as t.Data is and changes with it. Use it
+// to read a large output once (a sum, a threshold) where Values would
+// copy megabytes first. T must match t's type as for Values.
+func View[T Element](t Tensor) ([]T, error) {
 	want := TypeOf[T]()
 	if t.Type != want && !(want == abi.NNTypeU16 && (t.Type == abi.NNTypeF16 || t.Type == abi.NNTypeBF16)) {
 		return nil, fmt.Errorf("nn: the tensor is %s, not %s", t.Type, want)
@@ -116,9 +128,10 @@ func Values[T Element](t Tensor) ([]T, error) {
 	if len(t.Data)%size != 0 {
 		return nil, fmt.Errorf("nn: %d bytes is not a whole number of %s elements", len(t.Data), t.Type)
 	}
-	out := make([]T, len(t.Data)/size)
-	copy(bytesOf(out), t.Data)
-	return out, nil
+	if len(t.Data) == 0 {
+		return nil, nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&t.Data[0])), len(t.Data)/size), nil
 }
 
 // bytesOf views values as bytes; WebAssembly is little-endian, as tensor

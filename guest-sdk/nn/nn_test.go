@@ -147,3 +147,20 @@ func TestTensorValues(t *testing.T) {
 	require.Equal(t, abi.NNTypeBool, b.Type)
 	require.Equal(t, []byte{1, 0, 1}, b.Data)
 }
+
+func TestTensorView(t *testing.T) {
+	tn := nn.NewTensor([]uint32{3}, []float32{1.5, -2, 4})
+	view, err := nn.View[float32](tn)
+	require.NoError(t, err)
+	require.Equal(t, []float32{1.5, -2, 4}, view)
+	// A view shares the tensor's memory; Values copies it.
+	copied, err := nn.Values[float32](tn)
+	require.NoError(t, err)
+	tn.Data[0], tn.Data[1], tn.Data[2], tn.Data[3] = 0, 0, 0, 0
+	require.Equal(t, float32(0), view[0])
+	require.Equal(t, float32(1.5), copied[0])
+	_, err = nn.View[int64](tn)
+	require.ErrorContains(t, err, "is f32, not i64")
+	_, err = nn.View[float32](nn.Tensor{Type: abi.NNTypeF32, Data: []byte{1, 2, 3}})
+	require.ErrorContains(t, err, "not a whole number")
+}

@@ -226,7 +226,7 @@ func run(_ context.Context, in input) (output, error) {
 			return output{}, err
 		}
 		if in.Summary && t.Type == abi.NNTypeF32 {
-			values, err := nn.Values[float32](t)
+			values, err := nn.View[float32](t)
 			if err != nil {
 				return output{}, err
 			}
