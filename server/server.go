@@ -526,16 +526,7 @@ func openDatabase(ctx context.Context, cfg Config) (store.Store, func(context.Co
 				return nil, err
 			}
 			defer rows.Close()
-			out := map[string]int64{}
-			for rows.Next() {
-				var state string
-				var n int64
-				if err := rows.Scan(&state, &n); err != nil {
-					return nil, err
-				}
-				out[state] = n
-			}
-			return out, rows.Err()
+			return scanDepth(rows)
 		}
 		return db, func(ctx context.Context, exec *engine.Executor, qc engine.QueueConfig) (*engine.Queue, error) {
 			var q *engine.Queue
@@ -561,20 +552,29 @@ func openDatabase(ctx context.Context, cfg Config) (store.Store, func(context.Co
 			return nil, err
 		}
 		defer rows.Close()
-		out := map[string]int64{}
-		for rows.Next() {
-			var state string
-			var n int64
-			if err := rows.Scan(&state, &n); err != nil {
-				return nil, err
-			}
-			out[state] = n
-		}
-		return out, rows.Err()
+		return scanDepth(rows)
 	}
 	return db, func(ctx context.Context, exec *engine.Executor, qc engine.QueueConfig) (*engine.Queue, error) {
 		return engine.NewQueue(ctx, riversqlite.New(db.SQL()), exec, qc)
 	}, depth, nil
+}
+
+// scanDepth reads queueDepthSQL's rows, from either database's driver.
+func scanDepth(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}) (map[string]int64, error) {
+	out := map[string]int64{}
+	for rows.Next() {
+		var state string
+		var n int64
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, err
+		}
+		out[state] = n
+	}
+	return out, rows.Err()
 }
 
 // queueDepthSQL counts River's unfinished jobs by state, for the
