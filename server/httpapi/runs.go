@@ -150,19 +150,34 @@ func registerRuns(api huma.API, d *Deps) {
 		Summary:     "Live events of one run (Server-Sent Events)",
 		Description: "Node started/finished/progress and run started/finished events; the stream ends after run.finished. Reconnect with Last-Event-ID to receive what was missed (events are kept in memory, the last 10,000).",
 	}, auth.ScopeWorkflowsRead), events, func(ctx context.Context, in *runEventsInput, send sse.Sender) {
+		// Subscribe before reading the run: an end that comes after the
+		// read is then in the backlog or on the channel, never lost.
+		ch, backlog, stop := d.Runs.Events().Subscribe(in.LastEventID, func(e engine.Event) bool { return e.RunID == in.ID })
+		defer stop()
 		run, err := d.Runs.Get(ctx, in.ID)
 		if err != nil {
 			send.Data(engine.Event{Type: "error", RunID: in.ID, Status: "not_found", Time: time.Now().UTC()})
 			return
 		}
-		ch, backlog, stop := d.Runs.Events().Subscribe(in.LastEventID, func(e engine.Event) bool { return e.RunID == in.ID })
-		defer stop()
-		for _, e := range backlog {
+		finished := run.Status == engine.StatusSucceeded || run.Status == engine.StatusFailed || run.Status == engine.StatusCanceled
+		// A run retried after it finished has an earlier run.finished in
+		// the backlog: that attempt's end, not the run's. The stream ends
+		// only at the last one, and only if the run is finished now.
+		last := -1
+		for i, e := range backlog {
+			if e.Type == "run.finished" {
+				last = i
+			}
+		}
+		for i, e := range backlog {
+			if e.Type == "run.finished" && (i < last || !finished) {
+				continue
+			}
 			if send(sse.Message{ID: int(e.ID), Data: e}) != nil || e.Type == "run.finished" {
 				return
 			}
 		}
-		if run.Status == engine.StatusSucceeded || run.Status == engine.StatusFailed || run.Status == engine.StatusCanceled {
+		if finished {
 			send.Data(engine.Event{Type: "run.finished", RunID: run.ID, Status: run.Status, Time: time.Now().UTC()})
 			return
 		}

@@ -171,6 +171,40 @@ func TestRunEventStream(t *testing.T) {
 	require.Len(t, again, len(events)-1)
 }
 
+// A retried run's stream ends at the retry's run.finished, not at the
+// earlier attempt's, which is still in the event backlog.
+func TestRetriedRunEventStream(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.install(t, "again", map[string]any{
+		"name":  "again",
+		"nodes": []any{map[string]any{"id": "once", "module": "flaky@1.0.0", "input": map[string]any{"fields": map[string]any{"key": "'again'", "succeed_on": "2"}}}},
+	})
+	id := f.startRun(t, "again", map[string]any{})
+	require.Equal(t, "failed", f.waitRun(t, id)["status"])
+	r := f.doJSON(t, http.MethodPost, "/v1/runs/"+id+"/retry", nil)
+	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
+	require.Equal(t, "succeeded", f.waitRun(t, id)["status"])
+
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/v1/runs/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+f.admin)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var finishes []string
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var e map[string]any
+			require.NoError(t, json.Unmarshal([]byte(data), &e))
+			if e["type"] == "run.finished" {
+				finishes = append(finishes, str(e["status"]))
+			}
+		}
+	}
+	require.Equal(t, []string{"succeeded"}, finishes, "the stream ends once, with the retried run's end")
+}
+
 func str(v any) string {
 	s, _ := v.(string)
 	return s
