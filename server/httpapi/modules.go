@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/sse"
 	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/server/auth"
 	"github.com/millrace/millrace/server/registry"
@@ -84,15 +85,31 @@ type invokeInput struct {
 }
 
 type invokeOutput struct {
-	Body struct {
-		Module      string              `json:"module"`
-		Version     string              `json:"version"`
-		Output      any                 `json:"output"`
-		Logs        []sandbox.LogRecord `json:"logs"`
-		LogsDropped int                 `json:"logs_dropped,omitempty"`
-		Progress    *sandbox.Progress   `json:"progress,omitempty"`
-		DurationMS  float64             `json:"duration_ms"`
-	}
+	Body invokeResult
+}
+
+// invokeResult is what a module invocation that succeeded returns.
+type invokeResult struct {
+	Module      string              `json:"module"`
+	Version     string              `json:"version"`
+	Output      any                 `json:"output"`
+	Logs        []sandbox.LogRecord `json:"logs"`
+	LogsDropped int                 `json:"logs_dropped,omitempty"`
+	Progress    *sandbox.Progress   `json:"progress,omitempty"`
+	DurationMS  float64             `json:"duration_ms"`
+}
+
+// invokeProblem is the stream's last event when the invocation did not
+// succeed: the problem the plain endpoint answers with, and, when the
+// module ran and failed, why and its logs.
+type invokeProblem struct {
+	Status     int                 `json:"status"`
+	Title      string              `json:"title"`
+	Detail     string              `json:"detail,omitempty"`
+	Errors     []*huma.ErrorDetail `json:"errors,omitempty"`
+	Kind       sandbox.FailureKind `json:"kind,omitempty"`
+	Logs       []sandbox.LogRecord `json:"logs,omitempty"`
+	DurationMS float64             `json:"duration_ms,omitempty"`
 }
 
 func registerModules(api huma.API, d *Deps) {
@@ -222,39 +239,76 @@ func registerModules(api huma.API, d *Deps) {
 		Description: "Runs the module in a fresh sandbox with its grant and returns its output, logs and duration. A module that fails (error, trap, timeout, memory or output limit) gives a problem whose kind names the cause, with the logs it wrote.",
 		Errors:      []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}, auth.ScopeModulesInvoke), func(ctx context.Context, in *invokeInput) (*invokeOutput, error) {
-		req := registry.InvokeRequest{ModuleID: in.ID, Version: in.Version}
-		var err error
-		if in.Body.Input != nil {
-			if req.Input, err = json.Marshal(in.Body.Input); err != nil {
-				return nil, huma.Error422UnprocessableEntity("input: " + err.Error())
-			}
-		}
-		if in.Body.Config != nil {
-			if req.Config, err = json.Marshal(in.Body.Config); err != nil {
-				return nil, huma.Error422UnprocessableEntity("config: " + err.Error())
-			}
-		}
-		res, v, err := d.Registry.Invoke(ctx, req)
+		res, err := invoke(ctx, d, in, nil)
 		if err != nil {
-			return nil, problem(ctx, err)
+			return nil, err
 		}
-		ms := float64(res.Duration.Microseconds()) / 1000
-		if f := res.Failure; f != nil {
-			status := failureStatus(f.Kind)
-			return nil, &invokeFailure{
-				ErrorModel: huma.ErrorModel{Status: status, Title: "Module failed", Detail: f.Message},
-				Kind:       f.Kind, Module: v.ModuleID, Version: v.Version, Logs: res.Logs, DurationMS: ms,
-			}
-		}
-		out := &invokeOutput{}
-		out.Body.Module, out.Body.Version = v.ModuleID, v.Version
-		out.Body.Output = json.RawMessage(res.Output)
-		out.Body.Logs, out.Body.LogsDropped, out.Body.Progress, out.Body.DurationMS = res.Logs, res.LogsDropped, res.Progress, ms
-		if out.Body.Logs == nil {
-			out.Body.Logs = []sandbox.LogRecord{}
-		}
-		return out, nil
+		return &invokeOutput{Body: *res}, nil
 	})
+
+	sse.Register(api, secured(huma.Operation{
+		OperationID: "invoke-module-stream", Method: http.MethodPost, Path: "/v1/modules/{id}/versions/{version}/invoke/stream", Tags: []string{"modules"},
+		Summary:     "Run a module version once, with live progress (Server-Sent Events)",
+		Description: "As invoke-module, but the answer is a stream: a progress event each time the module reports progress (with its preview image, if any), then one result event, or one problem event (the problem invoke-module would answer with).",
+	}, auth.ScopeModulesInvoke), map[string]any{"progress": sandbox.Progress{}, "result": invokeResult{}, "problem": invokeProblem{}},
+		func(ctx context.Context, in *invokeInput, send sse.Sender) {
+			// Progress is reported from the guest's own goroutine, the
+			// one running this handler, so sends never overlap.
+			res, err := invoke(ctx, d, in, func(p sandbox.Progress) { send.Data(p) })
+			if err != nil {
+				send.Data(problemOf(err))
+				return
+			}
+			send.Data(*res)
+		})
+}
+
+// invoke runs a module version once, reporting progress to onProgress
+// (if set); a failure is the problem to answer with.
+func invoke(ctx context.Context, d *Deps, in *invokeInput, onProgress func(sandbox.Progress)) (*invokeResult, error) {
+	req := registry.InvokeRequest{ModuleID: in.ID, Version: in.Version, OnProgress: onProgress}
+	var err error
+	if in.Body.Input != nil {
+		if req.Input, err = json.Marshal(in.Body.Input); err != nil {
+			return nil, huma.Error422UnprocessableEntity("input: " + err.Error())
+		}
+	}
+	if in.Body.Config != nil {
+		if req.Config, err = json.Marshal(in.Body.Config); err != nil {
+			return nil, huma.Error422UnprocessableEntity("config: " + err.Error())
+		}
+	}
+	res, v, err := d.Registry.Invoke(ctx, req)
+	if err != nil {
+		return nil, problem(ctx, err)
+	}
+	ms := float64(res.Duration.Microseconds()) / 1000
+	if f := res.Failure; f != nil {
+		status := failureStatus(f.Kind)
+		return nil, &invokeFailure{
+			ErrorModel: huma.ErrorModel{Status: status, Title: "Module failed", Detail: f.Message},
+			Kind:       f.Kind, Module: v.ModuleID, Version: v.Version, Logs: res.Logs, DurationMS: ms,
+		}
+	}
+	out := &invokeResult{Module: v.ModuleID, Version: v.Version, Output: json.RawMessage(res.Output),
+		Logs: res.Logs, LogsDropped: res.LogsDropped, Progress: res.Progress, DurationMS: ms}
+	if out.Logs == nil {
+		out.Logs = []sandbox.LogRecord{}
+	}
+	return out, nil
+}
+
+// problemOf turns an error of invoke into the stream's problem event.
+func problemOf(err error) invokeProblem {
+	switch e := err.(type) {
+	case *invokeFailure:
+		return invokeProblem{Status: e.Status, Title: e.Title, Detail: e.Detail, Kind: e.Kind, Logs: e.Logs, DurationMS: e.DurationMS}
+	case *huma.ErrorModel:
+		return invokeProblem{Status: e.Status, Title: e.Title, Detail: e.Detail, Errors: e.Errors}
+	case huma.StatusError:
+		return invokeProblem{Status: e.GetStatus(), Title: http.StatusText(e.GetStatus()), Detail: e.Error()}
+	}
+	return invokeProblem{Status: http.StatusInternalServerError, Title: "Internal Server Error", Detail: err.Error()}
 }
 
 // readPart reads one uploaded file, refusing more than max bytes.

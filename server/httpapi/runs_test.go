@@ -214,3 +214,57 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// readStream reads a Server-Sent Events answer into (event, data) pairs.
+func readStream(t *testing.T, res *http.Response) (events []string, data []map[string]any) {
+	t.Helper()
+	defer res.Body.Close()
+	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(nil, 1<<20)
+	event := "message"
+	for sc.Scan() {
+		line := sc.Text()
+		if name, ok := strings.CutPrefix(line, "event: "); ok {
+			event = name
+		} else if d, ok := strings.CutPrefix(line, "data: "); ok {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(d), &m))
+			events, data = append(events, event), append(data, m)
+			event = "message"
+		}
+	}
+	return events, data
+}
+
+// The streamed invocation reports each progress call as it happens, then
+// the result; a failure ends it with the problem the plain call gives.
+func TestInvokeStream(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	r := f.upload(t, testguests.Wasm(t, "hostcalls"), []byte(`{"abi":1,"id":"hostcalls","name":"H","version":"1.0.0"}`))
+	require.Contains(t, []int{http.StatusCreated, http.StatusOK}, r.status, string(r.body))
+	stream := func(body string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/modules/hostcalls/versions/1.0.0/invoke/stream", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+f.admin)
+		req.Header.Set("Content-Type", "application/json")
+		return http.DefaultClient.Do(req)
+	}
+	// Not granted yet: the stream's one event is the problem.
+	res, err := stream(`{"input": {"n": 3}}`)
+	require.NoError(t, err)
+	events, data := readStream(t, res)
+	require.Equal(t, []string{"problem"}, events)
+	require.Equal(t, float64(http.StatusForbidden), data[0]["status"], data[0])
+
+	require.Equal(t, http.StatusOK, f.doJSON(t, http.MethodPut, "/v1/modules/hostcalls/versions/1.0.0/grants", map[string]any{}).status)
+	res, err = stream(`{"input": {"n": 3}}`)
+	require.NoError(t, err)
+	events, data = readStream(t, res)
+	require.Equal(t, []string{"progress", "progress", "progress", "result"}, events)
+	for i := range 3 {
+		require.Equal(t, float64(i+1), data[i]["done"])
+		require.Equal(t, float64(3), data[i]["total"])
+	}
+	require.Equal(t, map[string]any{"n": float64(3)}, data[3]["output"])
+}

@@ -69,6 +69,60 @@ export async function must<T>(p: Promise<{ data?: T; error?: unknown; response: 
 }
 
 /**
+ * invokeStream runs a module version through invoke-module-stream: each
+ * progress event (with its preview image, if any) goes to onProgress as it
+ * comes, and the promise ends with the result, or throws the problem the
+ * plain invoke-module would answer with. EventSource cannot POST, so the
+ * stream is read from fetch.
+ */
+export async function invokeStream(
+  id: string,
+  version: string,
+  input: unknown,
+  onProgress: (p: Schemas["Progress"]) => void,
+): Promise<Schemas["InvokeResult"]> {
+  let res: Response;
+  try {
+    res = await fetch(`/v1/modules/${encodeURIComponent(id)}/versions/${encodeURIComponent(version)}/invoke/stream`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream", ...(csrfToken ? { "X-CSRF-Token": csrfToken } : {}) },
+      body: JSON.stringify({ input }),
+    });
+  } catch (e) {
+    throw new ProblemError({ title: "The server cannot be reached", detail: `${e}. Check that millrace is running, then try again.` });
+  }
+  if (!res.ok || !res.body) {
+    if (res.status === 401) window.dispatchEvent(new Event("millrace:signed-out"));
+    throw new ProblemError(toProblem(await res.json().catch(() => null), res.status));
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += value;
+    // Events are separated by a blank line: "event: NAME\ndata: JSON\n\n".
+    for (let end = buf.indexOf("\n\n"); end >= 0; end = buf.indexOf("\n\n")) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      let name = "message";
+      let data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      if (!data) continue;
+      const payload = JSON.parse(data);
+      if (name === "progress") onProgress(payload as Schemas["Progress"]);
+      else if (name === "result") return payload as Schemas["InvokeResult"];
+      else if (name === "problem") throw new ProblemError(toProblem(payload, (payload as { status?: number }).status ?? 0));
+    }
+  }
+  throw new ProblemError({ title: "The invocation ended without a result", detail: "The connection closed early; try again." });
+}
+
+/**
  * uploadModule posts a module with XMLHttpRequest rather than fetch: only
  * it reports upload progress. The endpoint and its answer are the
  * generated client's (upload-module).

@@ -537,6 +537,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/modules/{id}/versions/{version}/invoke/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a module version once, with live progress (Server-Sent Events)
+         * @description As invoke-module, but the answer is a stream: a progress event each time the module reports progress (with its preview image, if any), then one result event, or one problem event (the problem invoke-module would answer with).
+         */
+        post: operations["invoke-module-stream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs": {
         parameters: {
             query?: never;
@@ -1294,7 +1314,18 @@ export interface components {
             /** @description The module's input, checked against its inputs schema. */
             input?: unknown;
         };
-        InvokeOutputBody: {
+        InvokeProblem: {
+            detail?: string;
+            /** Format: double */
+            duration_ms?: number;
+            errors?: components["schemas"]["ErrorDetail"][] | null;
+            kind?: string;
+            logs?: components["schemas"]["LogRecord"][] | null;
+            /** Format: int64 */
+            status: number;
+            title: string;
+        };
+        InvokeResult: {
             /** Format: double */
             duration_ms: number;
             logs: components["schemas"]["LogRecord"][] | null;
@@ -4543,7 +4574,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["InvokeOutputBody"];
+                    "application/json": components["schemas"]["InvokeResult"];
                 };
             };
             /** @description Unauthorized */
@@ -4593,6 +4624,104 @@ export interface operations {
             };
             /** @description Service Unavailable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    "invoke-module-stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Module id. */
+                id: string;
+                /** @description A semantic version, or latest. */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvokeInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": ({
+                        data: components["schemas"]["InvokeProblem"];
+                        /**
+                         * @description The event name.
+                         * @constant
+                         */
+                        event: "problem";
+                        /** @description The event ID. */
+                        id?: number;
+                        /** @description The retry time in milliseconds. */
+                        retry?: number;
+                    } | {
+                        data: components["schemas"]["Progress"];
+                        /**
+                         * @description The event name.
+                         * @constant
+                         */
+                        event: "progress";
+                        /** @description The event ID. */
+                        id?: number;
+                        /** @description The retry time in milliseconds. */
+                        retry?: number;
+                    } | {
+                        data: components["schemas"]["InvokeResult"];
+                        /**
+                         * @description The event name.
+                         * @constant
+                         */
+                        event: "result";
+                        /** @description The event ID. */
+                        id?: number;
+                        /** @description The retry time in milliseconds. */
+                        retry?: number;
+                    })[];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -366,7 +366,7 @@ function Grants({ version, canGrant, onSaved }: { version: Schemas["Version"]; c
 function TryIt({ version, canInvoke }: { version: Schemas["Version"]; canInvoke: boolean }) {
   const schema = version.manifest.inputs as JSONSchema | undefined;
   const [input, setInput] = useState<unknown>(() => defaults(schema));
-  const [result, setResult] = useState<Schemas["InvokeOutputBody"] | null>(null);
+  const [result, setResult] = useState<Schemas["InvokeResult"] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const fields: Record<string, string> = {};

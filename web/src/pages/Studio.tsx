@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, must, ProblemError } from "../api/client";
+import { api, invokeStream, must, ProblemError, type Schemas } from "../api/client";
 import { defaults, SchemaForm, type JSONSchema } from "../components/SchemaForm";
 import { Empty, ProblemView, Spinner, useLoad } from "../components/ui";
 import { Link } from "../router";
@@ -22,6 +22,8 @@ export function Studio({ version }: { version: string }) {
   const [busy, setBusy] = useState(false);
   const [started, setStarted] = useState(0);
   const [error, setError] = useState<unknown>(null);
+  // The latest step the module reported, with its preview of the image.
+  const [step, setStep] = useState<Schemas["Progress"] | null>(null);
   const [images, setImages] = useState<Image[]>(gallery);
   if (v.error) return <ProblemView error={v.error} />;
   if (!v.data) return <Spinner />;
@@ -32,8 +34,9 @@ export function Studio({ version }: { version: string }) {
     setBusy(true);
     setError(null);
     setStarted(Date.now());
+    setStep(null);
     try {
-      const r = await must(api.POST("/v1/modules/{id}/versions/{version}/invoke", { params: { path: { id: "stable_diffusion_xl", version } }, body: { input: value } }));
+      const r = await invokeStream("stable_diffusion_xl", version, value, setStep);
       const out = r.output as { image: string; mime_type: string; seed: number; width: number; height: number; steps_run: number };
       const img: Image = {
         src: `data:${out.mime_type};base64,${out.image}`,
@@ -73,7 +76,19 @@ export function Studio({ version }: { version: string }) {
           </button>
           {busy && (
             <div role="status" aria-live="polite" style={{ marginTop: "0.5rem" }}>
-              <progress aria-label="Generating" /> <Elapsed since={started} />
+              {step && step.total > 0 ? (
+                <>
+                  <progress aria-label="Denoising steps" max={step.total} value={step.done} /> step {step.done} of {step.total}{" "}
+                </>
+              ) : (
+                <progress aria-label="Generating" />
+              )}{" "}
+              <Elapsed since={started} />
+              {step?.preview && (
+                <div>
+                  <img className="artifact" src={step.preview} alt={`Preview after step ${step.done}`} width={128} height={128} style={{ imageRendering: "pixelated", marginTop: "0.5rem" }} />
+                </div>
+              )}
             </div>
           )}
           <ProblemView error={error} hint="A model that is not registered or not granted is named in the error: fix it under AI models or the module's capabilities." />
