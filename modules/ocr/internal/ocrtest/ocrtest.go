@@ -7,20 +7,14 @@
 package ocrtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
 	"image/png"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/image/font"
@@ -28,6 +22,7 @@ import (
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/millrace/millrace/accel/acceltest"
 	"github.com/millrace/millrace/accel/client"
 	"github.com/millrace/millrace/accel/oip"
 	"github.com/millrace/millrace/modules/ocr/pipeline"
@@ -44,23 +39,7 @@ const (
 )
 
 // RepoRoot is the repository's root: the nearest parent holding go.work.
-func RepoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.work above the working directory: run the OCR tests inside the repository")
-		}
-		dir = parent
-	}
-}
+func RepoRoot(tb testing.TB) string { tb.Helper(); return acceltest.RepoRoot(tb) }
 
 // ModelDir is the folder holding the PP-OCRv4 models and dictionary.
 func ModelDir(tb testing.TB) string {
@@ -133,71 +112,13 @@ func (r *Runner) Metadata(ctx context.Context, model string) (pipeline.ModelInfo
 	return pipeline.ModelInfo{Inputs: conv(md.Inputs), Outputs: conv(md.Outputs)}, nil
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBin  string
-	buildErr  error
-)
-
-// Main runs a test binary's tests (call it from TestMain) and then removes
-// the millrace-accel it built, if any.
-func Main(m *testing.M) int {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	return code
-}
-
-// accelBinary is MILLRACE_ACCEL_BIN, else millrace-accel built from
-// accel/ into a temporary folder once per test binary (go's build cache
-// makes that a link when nothing changed; Main removes it).
-func accelBinary(tb testing.TB) string {
-	tb.Helper()
-	if p := os.Getenv("MILLRACE_ACCEL_BIN"); p != "" {
-		return p
-	}
-	root := RepoRoot(tb)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "millrace-accel-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir, buildBin = dir, filepath.Join(dir, "millrace-accel")
-		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/millrace-accel")
-		cmd.Dir = filepath.Join(root, "accel")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building millrace-accel: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return buildBin
-}
-
 // StartAccel starts millrace-accel on a Unix socket in a temporary folder,
 // serving the PP-OCRv4 models as ppocr_det and ppocr_rec, and returns a
 // Runner on it. The service stops when the test ends.
 func StartAccel(tb testing.TB) *Runner {
 	tb.Helper()
-	bin := accelBinary(tb)
 	ocr := ModelDir(tb)
-	lib := os.Getenv("MILLRACE_ORT_LIB")
-	if lib == "" {
-		lib = filepath.Join(RepoRoot(tb), "build/cache/onnxruntime/1.24.1/libonnxruntime.so.1")
-	}
-	if _, err := os.Stat(lib); err != nil {
-		tb.Fatalf("the ONNX Runtime library is missing (%v): run `make accel-deps` at the repository root, or set MILLRACE_ORT_LIB", err)
-	}
-	// Unix socket paths are short (108 bytes): t.TempDir's can be longer.
-	dir, err := os.MkdirTemp("", "ocr-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
+	dir := tb.TempDir()
 	models := filepath.Join(dir, "models")
 	for name, file := range map[string]string{"ppocr_det": DetModel, "ppocr_rec": RecModel} {
 		if err := os.MkdirAll(filepath.Join(models, name), 0o755); err != nil {
@@ -207,40 +128,7 @@ func StartAccel(tb testing.TB) *Runner {
 			tb.Fatal(err)
 		}
 	}
-	sock := filepath.Join(dir, "accel.sock")
-	cmd := exec.Command(bin, "-listen", "unix:"+sock, "-models", models, "-ort-lib", lib, "-idle-unload", "0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	// The service logs this line once its socket is listening; the rest
-	// of its log is kept for the failure message.
-	var log bytes.Buffer
-	sc := bufio.NewScanner(stderr)
-	serving := false
-	for !serving && sc.Scan() {
-		log.WriteString(sc.Text() + "\n")
-		serving = strings.Contains(sc.Text(), "serving the Open Inference Protocol")
-	}
-	if !serving {
-		cmd.Wait()
-		tb.Fatalf("millrace-accel did not start:\n%s", log.String())
-	}
-	go io.Copy(io.Discard, stderr)
-	tb.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	c, err := client.New("unix:" + sock)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := c.Ready(context.Background()); err != nil {
-		tb.Fatalf("millrace-accel is not ready: %v\n%s", err, log.String())
-	}
+	c := acceltest.Start(tb, models, "-idle-unload", "0")
 	return &Runner{C: c}
 }
 

@@ -9,87 +9,20 @@
 package sdxltest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/millrace/millrace/abi"
+	"github.com/millrace/millrace/accel/acceltest"
 	"github.com/millrace/millrace/accel/client"
 	"github.com/millrace/millrace/accel/oip"
 	"github.com/millrace/millrace/accel/onnxbuild/sdxl"
 	"github.com/millrace/millrace/modules/stable_diffusion_xl/pipeline"
 )
-
-// RepoRoot is the repository's root: the nearest parent holding go.work.
-func RepoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.work above the working directory: run the tests inside the repository")
-		}
-		dir = parent
-	}
-}
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBin  string
-	buildErr  error
-)
-
-// Main runs a test binary's tests (call it from TestMain) and then removes
-// the millrace-accel it built, if any.
-func Main(m *testing.M) int {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	return code
-}
-
-// accelBinary is MILLRACE_ACCEL_BIN, else millrace-accel built from
-// accel/ once per test binary.
-func accelBinary(tb testing.TB) string {
-	tb.Helper()
-	if p := os.Getenv("MILLRACE_ACCEL_BIN"); p != "" {
-		return p
-	}
-	root := RepoRoot(tb)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "millrace-accel-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir, buildBin = dir, filepath.Join(dir, "millrace-accel")
-		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/millrace-accel")
-		cmd.Dir = filepath.Join(root, "accel")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building millrace-accel: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return buildBin
-}
 
 // Folder writes a tiny SDXL folder with opts into a temporary folder.
 func Folder(tb testing.TB, opts sdxl.Options) string {
@@ -111,56 +44,11 @@ type Accel struct {
 // and returns it; it stops when the test ends. Serve adds folders.
 func StartAccel(tb testing.TB) *Accel {
 	tb.Helper()
-	bin := accelBinary(tb)
-	lib := os.Getenv("MILLRACE_ORT_LIB")
-	if lib == "" {
-		lib = filepath.Join(RepoRoot(tb), "build/cache/onnxruntime/1.24.1/libonnxruntime.so.1")
-	}
-	if _, err := os.Stat(lib); err != nil {
-		tb.Fatalf("the ONNX Runtime library is missing (%v): run `make accel-deps` at the repository root, or set MILLRACE_ORT_LIB", err)
-	}
-	// Unix socket paths are short (108 bytes): t.TempDir's can be longer.
-	dir, err := os.MkdirTemp("", "sdxl-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
-	models := filepath.Join(dir, "models")
+	models := filepath.Join(tb.TempDir(), "models")
 	if err := os.MkdirAll(models, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	sock := filepath.Join(dir, "accel.sock")
-	cmd := exec.Command(bin, "-listen", "unix:"+sock, "-models", models, "-ort-lib", lib, "-idle-unload", "0", "-intra-op-threads", "1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	var log bytes.Buffer
-	sc := bufio.NewScanner(stderr)
-	serving := false
-	for !serving && sc.Scan() {
-		log.WriteString(sc.Text() + "\n")
-		serving = strings.Contains(sc.Text(), "serving the Open Inference Protocol")
-	}
-	if !serving {
-		cmd.Wait()
-		tb.Fatalf("millrace-accel did not start:\n%s", log.String())
-	}
-	go io.Copy(io.Discard, stderr)
-	tb.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	c, err := client.New("unix:" + sock)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := c.Ready(context.Background()); err != nil {
-		tb.Fatalf("millrace-accel is not ready: %v\n%s", err, log.String())
-	}
+	c := acceltest.Start(tb, models, "-idle-unload", "0", "-intra-op-threads", "1")
 	return &Accel{C: c, models: models}
 }
 
