@@ -143,6 +143,13 @@ const sharedKey = "MILLRACE_SECRET_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdH
 // done, and starts a run of it.
 func setupDurable(t *testing.T, p *process, tok string, sleepMS int) string {
 	t.Helper()
+	installDurable(t, p, tok, sleepMS)
+	return p.call(t, tok, http.MethodPost, "/v1/workflows/durable/runs", map[string]any{"input": map[string]any{}})["id"].(string)
+}
+
+// installDurable installs and publishes setupDurable's workflow.
+func installDurable(t *testing.T, p *process, tok string, sleepMS int) {
+	t.Helper()
 	p.call(t, tok, http.MethodPost, "/v1/modules", moduleUpload(testguests.Wasm(t, "flaky"), `{"abi":1,"id":"counter","name":"C","version":"1.0.0","capabilities":{"kv":true}}`))
 	p.call(t, tok, http.MethodPost, "/v1/modules", moduleUpload(testguests.Wasm(t, "sleeper"), `{"abi":1,"id":"sleeper","name":"S","version":"1.0.0","limits":{"timeout_ms":60000}}`))
 	p.call(t, tok, http.MethodPut, "/v1/modules/counter/versions/1.0.0/grants", map[string]any{"capabilities": map[string]any{"kv": true}})
@@ -157,7 +164,6 @@ func setupDurable(t *testing.T, p *process, tok string, sleepMS int) string {
 		"edges": []any{map[string]any{"from": "count", "to": "slow"}, map[string]any{"from": "slow", "to": "done"}},
 	})
 	p.call(t, tok, http.MethodPost, "/v1/workflows/durable/publish", nil)
-	return p.call(t, tok, http.MethodPost, "/v1/workflows/durable/runs", map[string]any{"input": map[string]any{}})["id"].(string)
 }
 
 func nodeStatus(run map[string]any, id string) (string, float64) {
@@ -225,6 +231,49 @@ func TestRunSurvivesKill9(t *testing.T) {
 
 			p2 := startProcess(t, bin, dataDir, addr, env...)
 			require.Empty(t, p2.token, "no new admin token on restart")
+			requireResumed(t, p2, p.token, runID)
+		})
+	}
+}
+
+// The same through a sync webhook, whose run executes at once in the
+// process that took the call (an eager start, without a queue job): kill
+// -9 mid-run, and after a restart the run is recovered from its lease and
+// finishes the same way.
+func TestSyncWebhookRunSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real server processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	for name, env := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			env := env(t)
+			dataDir, addr := t.TempDir(), freeAddr(t)
+			p := startProcess(t, bin, dataDir, addr, env...)
+			installDurable(t, p, p.token, 4000)
+			trig := p.call(t, p.token, http.MethodPost, "/v1/workflows/durable/triggers", map[string]any{"kind": "webhook", "webhook": map[string]any{"mode": "sync"}})
+			go func() {
+				// Cut off by the kill: the caller sees the connection drop.
+				req, _ := http.NewRequest(http.MethodPost, p.base+trig["path"].(string), bytes.NewReader([]byte(`{}`)))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Millrace-Secret", trig["secret"].(string))
+				if res, err := http.DefaultClient.Do(req); err == nil {
+					res.Body.Close()
+				}
+			}()
+			var runID string
+			require.Eventually(t, func() bool {
+				runs := p.call(t, p.token, http.MethodGet, "/v1/runs?workflow_id=durable", nil)["runs"].([]any)
+				if len(runs) == 1 {
+					runID = runs[0].(map[string]any)["id"].(string)
+				}
+				return runID != ""
+			}, time.Minute, 20*time.Millisecond)
+			waitNodeRunning(t, p, p.token, runID, "slow")
+			require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+			p.cmd.Wait()
+
+			p2 := startProcess(t, bin, dataDir, addr, env...)
 			requireResumed(t, p2, p.token, runID)
 		})
 	}

@@ -62,6 +62,10 @@ type Executor struct {
 	// Logger receives run and node log lines, with run_id and node_id
 	// attributes; default slog.Default().
 	Logger *slog.Logger
+	// RunningCheckpointDelay is how long a node attempt runs before its
+	// "running" checkpoint is stored (see startAttempt); zero stores it
+	// before the attempt starts. Default 50 ms.
+	RunningCheckpointDelay time.Duration
 
 	// draining is set by Drain: no node starts any more.
 	draining atomic.Bool
@@ -75,7 +79,8 @@ type Executor struct {
 
 // NewExecutor returns an executor over a store and an invoker.
 func NewExecutor(s store.Store, inv Invoker) *Executor {
-	return &Executor{store: s, invoker: inv, MaxParallel: 8, Owner: "executor-" + randomID(), LeaseTTL: 30 * time.Second, sleep: sleepCtx}
+	return &Executor{store: s, invoker: inv, MaxParallel: 8, Owner: "executor-" + randomID(), LeaseTTL: 30 * time.Second,
+		RunningCheckpointDelay: 50 * time.Millisecond, sleep: sleepCtx}
 }
 
 // RunObserver is told when a run starts executing in this process and
@@ -182,26 +187,11 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	if finished(run.Status) {
 		return run, nil
 	}
-	// The lease is per executor, and renewing it is taking it again: two
-	// jobs for one run in this process (a job handed back at shutdown and
-	// the one recovery queued for the same run at the next start) would
-	// both hold it. Only one executes; the other waits as for another
-	// worker's lease, and then finds the run finished.
-	x.mu.Lock()
-	if x.active == nil {
-		x.active = map[string]context.CancelCauseFunc{}
+	release, err := x.reserve(runID)
+	if err != nil {
+		return run, err
 	}
-	if _, busy := x.active[runID]; busy {
-		x.mu.Unlock()
-		return run, &LeaseHeldError{RunID: runID, Until: time.Now().Add(x.LeaseTTL)}
-	}
-	x.active[runID] = nil // reserved; the cancel function is set below
-	x.mu.Unlock()
-	defer func() {
-		x.mu.Lock()
-		delete(x.active, runID)
-		x.mu.Unlock()
-	}()
+	defer release()
 	ok, until, err := x.store.AcquireRunLease(ctx, runID, x.Owner, time.Now().Add(x.LeaseTTL))
 	if err != nil {
 		return run, err
@@ -209,7 +199,93 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	if !ok {
 		return run, &LeaseHeldError{RunID: runID, Until: until}
 	}
-	defer x.store.ReleaseRunLease(context.WithoutCancel(ctx), runID, x.Owner)
+	// Re-read: the run may have finished between the first read and the
+	// lease (another worker completed it and released).
+	if run, err = x.store.Run(ctx, runID); err != nil || finished(run.Status) {
+		x.releaseLease(ctx, runID)
+		return run, err
+	}
+	sv, err := x.store.WorkflowVersion(ctx, run.WorkflowID, run.Version)
+	if err != nil {
+		x.releaseLease(ctx, runID)
+		return run, fmt.Errorf("run %s: workflow %s version %d: %w", run.ID, run.WorkflowID, run.Version, err)
+	}
+	def, err := ParseDefinition(sv.Definition)
+	if err != nil {
+		x.releaseLease(ctx, runID)
+		return run, fmt.Errorf("run %s: stored definition: %w", run.ID, err)
+	}
+	checkpoints, err := x.store.NodeRuns(ctx, run.ID)
+	if err != nil {
+		x.releaseLease(ctx, runID)
+		return run, err
+	}
+	st, err := x.execute(ctx, run, def, checkpoints)
+	return st.run, err
+}
+
+// ExecuteLeased executes a run that this executor created with
+// store.CreateLeasedRun (an eager start, see Queue.ExecuteNow): it holds
+// the lease already and the run has no checkpoints yet, so nothing needs
+// reading first. It returns the run and its node checkpoints as they
+// ended, in the definition's order.
+func (x *Executor) ExecuteLeased(ctx context.Context, run store.Run, def *Definition) (store.Run, []store.NodeRun, error) {
+	release, err := x.reserve(run.ID)
+	if err != nil {
+		return run, nil, err
+	}
+	defer release()
+	st, err := x.execute(ctx, run, def, nil)
+	var nodes []store.NodeRun
+	for _, n := range def.Nodes {
+		if cp := st.node(n.ID); cp != nil {
+			nodes = append(nodes, *cp)
+		}
+	}
+	return st.run, nodes, err
+}
+
+// reserve marks a run as executing here. The lease is per executor, and
+// renewing it is taking it again: two jobs for one run in this process (a
+// job handed back at shutdown and the one recovery queued for the same run
+// at the next start) would both hold it. Only one executes; the other
+// waits as for another worker's lease, and then finds the run finished.
+func (x *Executor) reserve(runID string) (release func(), err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.active == nil {
+		x.active = map[string]context.CancelCauseFunc{}
+	}
+	if _, busy := x.active[runID]; busy {
+		return nil, &LeaseHeldError{RunID: runID, Until: time.Now().Add(x.LeaseTTL)}
+	}
+	x.active[runID] = nil // reserved; execute sets the cancel function
+	return func() {
+		x.mu.Lock()
+		delete(x.active, runID)
+		x.mu.Unlock()
+	}, nil
+}
+
+func (x *Executor) releaseLease(ctx context.Context, runID string) {
+	if err := x.store.ReleaseRunLease(context.WithoutCancel(ctx), runID, x.Owner); err != nil {
+		x.logger().Warn("releasing a run's lease", "run_id", runID, "err", err)
+	}
+}
+
+// execute runs a reserved and leased run from its checkpoints until it
+// finishes, fails, or is interrupted. The lease is dropped on the way out:
+// by the final update when the run finished, else explicitly, so another
+// worker can resume it at once.
+func (x *Executor) execute(ctx context.Context, run store.Run, def *Definition, checkpoints []store.NodeRun) (*runState, error) {
+	st := &runState{parent: ctx, run: run, def: def, nodes: map[string]*store.NodeRun{}, index: map[string]int{},
+		incoming: map[string][]int{}, outgoing: map[string][]int{}, taken: map[int]bool{},
+		store: x.store, values: map[string]json.RawMessage{}}
+	defer func() {
+		if !finished(st.run.Status) {
+			x.releaseLease(ctx, run.ID)
+		}
+	}()
 	if x.Observer != nil {
 		x.Observer.RunStarted()
 		defer x.Observer.RunStopped()
@@ -217,27 +293,12 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	x.mu.Lock()
-	x.active[runID] = cancel
+	x.active[run.ID] = cancel
 	x.mu.Unlock()
-	go x.renew(ctx, cancel, runID)
-	// Re-read: the run may have finished between the first read and the
-	// lease (another worker completed it and released).
-	if run, err = x.store.Run(ctx, runID); err != nil || finished(run.Status) {
-		return run, err
-	}
-	sv, err := x.store.WorkflowVersion(ctx, run.WorkflowID, run.Version)
-	if err != nil {
-		return run, fmt.Errorf("run %s: workflow %s version %d: %w", run.ID, run.WorkflowID, run.Version, err)
-	}
-	def, err := ParseDefinition(sv.Definition)
-	if err != nil {
-		return run, fmt.Errorf("run %s: stored definition: %w", run.ID, err)
-	}
-	st := &runState{parent: ctx, run: run, def: def, nodes: map[string]*store.NodeRun{}, index: map[string]int{},
-		incoming: map[string][]int{}, outgoing: map[string][]int{}, taken: map[int]bool{},
-		store: x.store, values: map[string]json.RawMessage{}}
+	go x.renew(ctx, cancel, run.ID)
+	var err error
 	if st.input, err = fromJSON(run.Input); err != nil {
-		return run, fmt.Errorf("run %s: input: %w", run.ID, err)
+		return st, fmt.Errorf("run %s: input: %w", run.ID, err)
 	}
 	for i, n := range def.Nodes {
 		st.index[n.ID] = i
@@ -246,37 +307,37 @@ func (x *Executor) Execute(ctx context.Context, runID string) (store.Run, error)
 		st.incoming[e.To] = append(st.incoming[e.To], i)
 		st.outgoing[e.From] = append(st.outgoing[e.From], i)
 	}
-	checkpoints, err := x.store.NodeRuns(ctx, run.ID)
-	if err != nil {
-		return run, err
-	}
 	for i := range checkpoints {
 		st.nodes[checkpoints[i].NodeID] = &checkpoints[i]
 	}
-	if run.StartedAt == nil {
-		now := time.Now()
-		st.run.StartedAt = &now
-	}
-	st.run.Status = StatusRunning
-	if err := x.store.UpdateRun(ctx, st.run); err != nil {
-		return st.run, err
+	// A run created running (an eager start) or resumed after a crash is
+	// stored as running already; only a queued run needs the write.
+	if st.run.Status != StatusRunning || st.run.StartedAt == nil {
+		if st.run.StartedAt == nil {
+			now := time.Now()
+			st.run.StartedAt = &now
+		}
+		st.run.Status = StatusRunning
+		if err := x.store.UpdateRun(ctx, st.run); err != nil {
+			return st, err
+		}
 	}
 	x.Events.Publish(Event{Type: "run.started", RunID: run.ID, Status: StatusRunning})
 	failure := x.schedule(ctx, st)
 	if context.Cause(ctx) == errRunCanceled {
-		return x.finish(ctx, st, errRunCanceled)
+		return st, x.finish(ctx, st, errRunCanceled)
 	}
 	if ctx.Err() != nil {
 		// Shutdown, not failure: leave the run and its in-flight nodes
 		// "running" so that the next Execute resumes them.
 		x.logger().Info("run interrupted by shutdown", "run_id", run.ID)
-		return st.run, ctx.Err()
+		return st, ctx.Err()
 	}
 	if errors.Is(failure, ErrDraining) {
 		x.logger().Info("run handed back for shutdown between nodes", "run_id", run.ID)
-		return st.run, failure
+		return st, failure
 	}
-	return x.finish(ctx, st, failure)
+	return st, x.finish(ctx, st, failure)
 }
 
 // renew keeps the lease alive while the run executes, and stops the
@@ -578,15 +639,67 @@ func (x *Executor) checkpoint(ctx context.Context, st *runState, n *store.NodeRu
 	st.mu.Lock()
 	st.nodes[n.NodeID] = &saved
 	st.mu.Unlock()
-	ev := Event{Type: "node.finished", RunID: n.RunID, NodeID: n.NodeID, Status: n.Status}
 	if n.Status == StatusRunning {
-		ev.Type = "node.started"
-		ev.Data, _ = json.Marshal(map[string]int{"attempt": n.Attempts})
-	} else if n.Error != "" {
+		return nil // a failed attempt before its retry: not an event
+	}
+	ev := Event{Type: "node.finished", RunID: n.RunID, NodeID: n.NodeID, Status: n.Status}
+	if n.Error != "" {
 		ev.Data, _ = json.Marshal(map[string]string{"error": n.Error})
 	}
 	x.Events.Publish(ev)
 	return nil
+}
+
+// startAttempt records that a node attempt starts: at once in memory and
+// on the event bus, and in the store only once the attempt has lasted
+// RunningCheckpointDelay. Most nodes finish sooner, and then their final
+// checkpoint is their only write; a crash before it runs the node once
+// more either way, which is all the "running" checkpoint guarantees. The
+// caller settles the returned checkpoint before writing the next one.
+func (x *Executor) startAttempt(ctx context.Context, st *runState, cp *store.NodeRun) *pendingCheckpoint {
+	saved := *cp
+	st.mu.Lock()
+	st.nodes[cp.NodeID] = &saved
+	st.mu.Unlock()
+	data, _ := json.Marshal(map[string]int{"attempt": cp.Attempts})
+	x.Events.Publish(Event{Type: "node.started", RunID: cp.RunID, NodeID: cp.NodeID, Status: StatusRunning, Data: data})
+	p := &pendingCheckpoint{}
+	write := func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.settled {
+			// Like every checkpoint, it must land even while the run is
+			// being canceled.
+			p.err = x.store.PutNodeRun(context.WithoutCancel(ctx), saved)
+		}
+	}
+	if x.RunningCheckpointDelay <= 0 {
+		write()
+		return p
+	}
+	p.timer = time.AfterFunc(x.RunningCheckpointDelay, write)
+	return p
+}
+
+// pendingCheckpoint is a "running" checkpoint that may not be written yet.
+type pendingCheckpoint struct {
+	timer   *time.Timer
+	mu      sync.Mutex // held while the checkpoint is written
+	settled bool
+	err     error
+}
+
+// settle cancels the write if it has not started, or waits for it to end,
+// so that no late "running" checkpoint can overwrite the final one. It
+// returns the write's error, if it was written and failed.
+func (p *pendingCheckpoint) settle() error {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.settled = true
+	return p.err
 }
 
 // runNode executes one node with its retry policy and records the
@@ -631,9 +744,7 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 	var failure *sandbox.Failure
 	for attempt := prior + 1; attempt <= maxAttempts; attempt++ {
 		cp.Attempts = attempt
-		if err := x.checkpoint(ctx, st, cp); err != nil {
-			return err
-		}
+		pending := x.startAttempt(ctx, st, cp)
 		res, _, err := x.invoker.Invoke(ctx, registry.InvokeRequest{
 			ModuleID: moduleID, Version: version, Input: input, Config: n.Config,
 			TimeoutCap: time.Duration(n.TimeoutMS) * time.Millisecond,
@@ -642,6 +753,9 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 				x.Events.Publish(Event{Type: "node.progress", RunID: st.run.ID, NodeID: id, Data: data})
 			},
 		})
+		if err := pending.settle(); err != nil {
+			return err
+		}
 		switch {
 		case err != nil:
 			failure = failureOf("invoke", err.Error())
@@ -663,7 +777,12 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 		if ctx.Err() != nil || attempt == maxAttempts {
 			break
 		}
+		// The failed attempt is stored before the backoff, however short
+		// it was: a crash while waiting must not reset the attempt count.
 		cp.Error = failure.Error()
+		if err := x.checkpoint(ctx, st, cp); err != nil {
+			return err
+		}
 		if err := x.sleep(ctx, backoff(n.Retry, attempt)); err != nil {
 			break
 		}
@@ -747,15 +866,18 @@ func backoff(r *Retry, attempt int) time.Duration {
 // finish stores the run's outcome. The output is an object holding the
 // output of every node that succeeded and has no outgoing edge (as its
 // checkpoint holds it: a reference, for an output stored as an artifact).
-func (x *Executor) finish(ctx context.Context, st *runState, failure error) (store.Run, error) {
+func (x *Executor) finish(ctx context.Context, st *runState, failure error) error {
 	ctx = context.WithoutCancel(ctx)
+	// The outcome becomes st.run only once stored: until then the run is
+	// not finished, and execute releases its lease.
+	run := st.run
 	now := time.Now()
-	st.run.FinishedAt = &now
+	run.FinishedAt = &now
 	switch {
 	case errors.Is(failure, errRunCanceled):
-		st.run.Status, st.run.Error = StatusCanceled, "canceled by a user"
+		run.Status, run.Error = StatusCanceled, "canceled by a user"
 	case failure != nil:
-		st.run.Status, st.run.Error = StatusFailed, failure.Error()
+		run.Status, run.Error = StatusFailed, failure.Error()
 	default:
 		out := map[string]json.RawMessage{}
 		for _, n := range st.def.Nodes {
@@ -765,23 +887,24 @@ func (x *Executor) finish(ctx context.Context, st *runState, failure error) (sto
 		}
 		doc, err := json.Marshal(out)
 		if err != nil {
-			return st.run, err
+			return err
 		}
 		// Large node outputs are references already; many small ones
 		// together may still be too large to keep inline.
-		if doc, err = x.keep(ctx, st.run.ID, "", artifactOutput, doc); err != nil {
-			return st.run, err
+		if doc, err = x.keep(ctx, run.ID, "", artifactOutput, doc); err != nil {
+			return err
 		}
-		st.run.Status, st.run.Output = StatusSucceeded, doc
+		run.Status, run.Output = StatusSucceeded, doc
 	}
-	if err := x.store.UpdateRun(ctx, st.run); err != nil {
-		return st.run, err
+	if err := x.store.UpdateRun(ctx, run); err != nil {
+		return err
 	}
+	st.run = run
 	data, _ := json.Marshal(map[string]string{"error": st.run.Error})
 	x.Events.Publish(Event{Type: "run.finished", RunID: st.run.ID, Status: st.run.Status, Data: data})
 	if x.Observer != nil {
 		x.Observer.RunFinished(st.run.Status)
 	}
 	x.logger().Debug("run finished", "run_id", st.run.ID, "status", st.run.Status, "error", st.run.Error)
-	return st.run, nil
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/millrace/millrace/server/store"
@@ -81,6 +82,24 @@ type Queue struct {
 	// requeued remembers when recovery last queued each run; only the
 	// recovery goroutine touches it.
 	requeued map[string]time.Time
+
+	// Eager starts (ExecuteNow): slots bounds how many run at once,
+	// eagerCtx is their lifetime (canceled when the shutdown grace period
+	// ends), and eagerRuns counts those still executing.
+	slots       chan struct{}
+	eagerMu     sync.Mutex // guards accepting and eagerRuns.Add against Stop
+	accepting   bool
+	eagerRuns   sync.WaitGroup
+	eagerCtx    context.Context
+	eagerCancel context.CancelFunc
+}
+
+// Outcome is how an eagerly started run ended in this process: finished,
+// or (Err set, Run not finished) handed to the queue to be resumed.
+type Outcome struct {
+	Run   store.Run
+	Nodes []store.NodeRun // the run's checkpoints, in the definition's order
+	Err   error
 }
 
 // NewQueue migrates River's tables and prepares a client on driver. The
@@ -139,6 +158,7 @@ func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec
 		cfg:        cfg,
 		stopped:    make(chan struct{}),
 		requeued:   map[string]time.Time{},
+		slots:      make(chan struct{}, cfg.Workers),
 	}, nil
 }
 
@@ -154,8 +174,74 @@ func (q *Queue) Start(ctx context.Context) error {
 		return err
 	}
 	ctx, q.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	q.eagerMu.Lock()
+	q.eagerCtx, q.eagerCancel = context.WithCancel(context.WithoutCancel(ctx))
+	q.accepting = true
+	q.eagerMu.Unlock()
 	go q.recoverLoop(ctx)
 	return nil
+}
+
+// ExecuteNow creates run (leased to this process, running) and executes
+// it here at once, in the background, calling done with the outcome: an
+// eager start. A caller that waits for the run (a sync webhook) so skips
+// the queue's insert, fetch and completion, three writes and a poll of
+// latency. Durability is the lease's: if this process dies, the lease
+// expires and recovery queues the run like any orphan; a run that cannot
+// finish here (shutdown, a store error) is handed to the queue at once.
+//
+// ok is false, and nothing is created, when this process cannot take the
+// run now: the queue is not started or is stopping, or Workers eager runs
+// are executing already. The caller queues the run instead.
+func (q *Queue) ExecuteNow(ctx context.Context, run store.Run, def *Definition, done func(Outcome)) (ok bool, err error) {
+	q.eagerMu.Lock()
+	if !q.accepting || q.exec.Draining() {
+		q.eagerMu.Unlock()
+		return false, nil
+	}
+	select {
+	case q.slots <- struct{}{}:
+	default:
+		q.eagerMu.Unlock()
+		return false, nil
+	}
+	q.eagerRuns.Add(1)
+	runCtx := q.eagerCtx
+	q.eagerMu.Unlock()
+	release := func() { <-q.slots; q.eagerRuns.Done() }
+
+	now := time.Now()
+	run.Status, run.StartedAt = StatusRunning, &now
+	if err := q.exec.store.CreateLeasedRun(ctx, run, q.exec.Owner, now.Add(q.exec.LeaseTTL)); err != nil {
+		release()
+		return false, err
+	}
+	go func() {
+		defer release()
+		out, nodes, err := q.exec.ExecuteLeased(runCtx, run, def)
+		if !finished(out.Status) {
+			if err == nil {
+				err = errors.New("the run stopped unfinished")
+			}
+			q.handBack(run.ID, err)
+		}
+		done(Outcome{Run: out, Nodes: nodes, Err: err})
+	}()
+	return true, nil
+}
+
+// handBack queues an eagerly started run that did not finish here, so
+// that a worker (this process's next start, or another process) resumes
+// it from its checkpoints. Should this fail too, recovery still finds the
+// run: it is running, and its lease was released.
+func (q *Queue) handBack(runID string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.insert(ctx, runID); err != nil {
+		q.cfg.Logger.Warn("handing an eagerly started run to the queue", "run_id", runID, "cause", cause, "err", err)
+		return
+	}
+	q.cfg.Logger.Info("eagerly started run handed to the queue", "run_id", runID, "cause", cause)
 }
 
 // Stop shuts the queue down gracefully: it stops fetching jobs and
@@ -170,17 +256,37 @@ func (q *Queue) Stop(ctx context.Context) error {
 		return nil
 	}
 	q.exec.Drain()
+	q.eagerMu.Lock()
+	q.accepting = false
+	q.eagerMu.Unlock()
 	q.cancel()
 	<-q.stopped
+	eagerDone := make(chan struct{})
+	go func() { q.eagerRuns.Wait(); close(eagerDone) }()
 	err := q.stop(ctx)
+	riverStopped := err == nil
+	if riverStopped {
+		select {
+		case <-eagerDone:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
 	if err != nil && ctx.Err() != nil {
 		// The grace period is over: cancel the nodes still running (they
 		// checkpoint as interrupted) and wait for River to record the
-		// jobs handed back.
+		// jobs handed back, and for eager runs to be handed to it.
 		cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		q.cfg.Logger.Warn("shutdown grace period over: interrupting the nodes still running")
-		return q.cancelJobs(cancelCtx)
+		q.eagerCancel()
+		if !riverStopped {
+			err = q.cancelJobs(cancelCtx)
+		}
+		select {
+		case <-eagerDone:
+		case <-cancelCtx.Done():
+		}
 	}
 	return err
 }

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/millrace/millrace/server/registry"
@@ -19,6 +22,9 @@ type Runs struct {
 	events    *Bus
 	// Limits cap run inputs (RunInputBytes); set it as the executor's.
 	Limits Limits
+
+	eagerMu sync.Mutex
+	eager   map[string]*eagerRun // runs started by StartNow, until they end
 }
 
 // NewRuns returns the runs service; runs execute through queue and report
@@ -34,6 +40,20 @@ func (r *Runs) Events() *Bus { return r.events }
 // listens to this process's events and also polls the store, since
 // another process may be executing the run.
 func (r *Runs) Wait(ctx context.Context, id string) (*RunView, error) {
+	r.eagerMu.Lock()
+	e := r.eager[id]
+	r.eagerMu.Unlock()
+	if e != nil {
+		select {
+		case <-ctx.Done():
+			return r.Get(context.WithoutCancel(ctx), id)
+		case <-e.done:
+		}
+		if finished(e.outcome.Run.Status) {
+			return r.view(ctx, e.outcome.Run, e.outcome.Nodes)
+		}
+		// Handed to the queue: wait for it as for any run.
+	}
 	ch, _, stop := r.events.Subscribe(0, func(e Event) bool { return e.RunID == id && e.Type == "run.finished" })
 	defer stop()
 	poll := time.NewTicker(250 * time.Millisecond)
@@ -104,30 +124,96 @@ func newRunID() string {
 // Start creates a run of a published version (0 = the latest) and queues
 // it. The input is checked against the workflow's input_schema.
 func (r *Runs) Start(ctx context.Context, workflowID string, version int, input json.RawMessage, trigger string) (*RunView, error) {
-	if limit := r.Limits.WithDefaults().RunInputBytes; int64(len(input)) > limit {
-		return nil, &LimitError{Field: "input", Size: int64(len(input)), Limit: limit, Of: "run inputs"}
-	}
-	wf, err := r.workflows.Get(ctx, workflowID)
+	run, _, err := r.prepare(ctx, workflowID, version, input, trigger)
 	if err != nil {
 		return nil, err
 	}
+	return r.enqueue(ctx, run)
+}
+
+// StartNow starts a run like Start, for a caller about to Wait for it: it
+// executes in this process at once when a slot is free (Queue.ExecuteNow),
+// and is queued otherwise. The view it returns is the run as created, with
+// no nodes yet.
+func (r *Runs) StartNow(ctx context.Context, workflowID string, version int, input json.RawMessage, trigger string) (*RunView, error) {
+	run, def, err := r.prepare(ctx, workflowID, version, input, trigger)
+	if err != nil {
+		return nil, err
+	}
+	if r.queue == nil {
+		return r.enqueue(ctx, run)
+	}
+	e := &eagerRun{done: make(chan struct{})}
+	r.eagerMu.Lock()
+	if r.eager == nil {
+		r.eager = map[string]*eagerRun{}
+	}
+	r.eager[run.ID] = e
+	r.eagerMu.Unlock()
+	ok, err := r.queue.ExecuteNow(ctx, run, def, func(o Outcome) {
+		e.outcome = o
+		close(e.done)
+		r.eagerMu.Lock()
+		delete(r.eager, run.ID)
+		r.eagerMu.Unlock()
+	})
+	if !ok {
+		r.eagerMu.Lock()
+		delete(r.eager, run.ID)
+		r.eagerMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return r.enqueue(ctx, run)
+	}
+	return &RunView{ID: run.ID, WorkflowID: run.WorkflowID, Version: run.Version, Status: StatusRunning, Input: run.Input,
+		Trigger: run.Trigger, CreatedAt: run.CreatedAt, Nodes: []NodeView{}}, nil
+}
+
+// eagerRun is a run executing in this process since StartNow; done closes
+// when outcome is set.
+type eagerRun struct {
+	done    chan struct{}
+	outcome Outcome
+}
+
+// prepare checks a run's input against the version it would run and
+// returns the run to create, with the version's definition.
+func (r *Runs) prepare(ctx context.Context, workflowID string, version int, input json.RawMessage, trigger string) (store.Run, *Definition, error) {
+	if limit := r.Limits.WithDefaults().RunInputBytes; int64(len(input)) > limit {
+		return store.Run{}, nil, &LimitError{Field: "input", Size: int64(len(input)), Limit: limit, Of: "run inputs"}
+	}
 	if version == 0 {
+		// The workflow's row names its latest version; its draft and
+		// version list (what Workflows.Get reads too) are not needed.
+		wf, err := r.store.Workflow(ctx, workflowID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Run{}, nil, &NotFoundError{fmt.Sprintf("workflow %q", workflowID)}
+		}
+		if err != nil {
+			return store.Run{}, nil, err
+		}
 		version = wf.LatestVersion
 	}
 	if version == 0 {
-		return nil, &NotPublishedError{WorkflowID: workflowID}
+		return store.Run{}, nil, &NotPublishedError{WorkflowID: workflowID}
 	}
 	v, err := r.workflows.Version(ctx, workflowID, version)
 	if err != nil {
-		return nil, err
+		return store.Run{}, nil, err
 	}
 	if len(input) == 0 {
 		input = json.RawMessage("null")
 	}
 	if err := registry.CheckAgainstSchema("input", v.Definition.InputSchema, input); err != nil {
-		return nil, err
+		return store.Run{}, nil, err
 	}
-	run := store.Run{ID: newRunID(), WorkflowID: workflowID, Version: version, Status: StatusQueued, Input: input, Trigger: trigger}
+	return store.Run{ID: newRunID(), WorkflowID: workflowID, Version: version, Status: StatusQueued, Input: input, Trigger: trigger,
+		CreatedAt: time.Now()}, v.Definition, nil
+}
+
+// enqueue creates a queued run and queues it.
+func (r *Runs) enqueue(ctx context.Context, run store.Run) (*RunView, error) {
 	if err := r.store.CreateRun(ctx, run); err != nil {
 		return nil, err
 	}
@@ -156,6 +242,46 @@ func (r *Runs) Get(ctx context.Context, id string) (*RunView, error) {
 	if err != nil {
 		return nil, err
 	}
+	return buildView(run, nodes, arts), nil
+}
+
+// view shows a run and its checkpoints as this process holds them. The
+// artifacts are read only when a value refers to one.
+func (r *Runs) view(ctx context.Context, run store.Run, nodes []store.NodeRun) (*RunView, error) {
+	refers := func(doc json.RawMessage) bool { _, ok := parseRef(doc); return ok }
+	hasRefs := refers(run.Output)
+	for _, n := range nodes {
+		hasRefs = hasRefs || refers(n.Input) || refers(n.Output)
+	}
+	// Get lists nodes by start time; so does this.
+	nodes = slices.Clone(nodes)
+	slices.SortStableFunc(nodes, func(a, b store.NodeRun) int {
+		if c := cmp.Compare(boolInt(a.StartedAt == nil), boolInt(b.StartedAt == nil)); c != 0 {
+			return c
+		}
+		if a.StartedAt != nil && !a.StartedAt.Equal(*b.StartedAt) {
+			return a.StartedAt.Compare(*b.StartedAt)
+		}
+		return cmp.Compare(a.NodeID, b.NodeID)
+	})
+	var arts []store.Artifact
+	if hasRefs {
+		var err error
+		if arts, err = r.store.ListArtifacts(ctx, run.ID); err != nil {
+			return nil, err
+		}
+	}
+	return buildView(run, nodes, arts), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func buildView(run store.Run, nodes []store.NodeRun, arts []store.Artifact) *RunView {
 	byNode := map[string][]ArtifactView{}
 	for _, a := range arts {
 		byNode[a.NodeID] = append(byNode[a.NodeID], artifactView(a))
@@ -167,7 +293,7 @@ func (r *Runs) Get(ctx context.Context, id string) (*RunView, error) {
 		v.Nodes = append(v.Nodes, NodeView{ID: n.NodeID, Status: n.Status, Attempts: n.Attempts, Input: n.Input, Output: n.Output,
 			Port: n.Port, Logs: n.Logs, Error: n.Error, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt, Artifacts: byNode[n.NodeID]})
 	}
-	return v, nil
+	return v
 }
 
 // RunSummary is a run without its node timeline, for lists.

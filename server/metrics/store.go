@@ -63,6 +63,11 @@ func (s *timedStore) CreateRun(ctx context.Context, r store.Run) error {
 	return s.Store.CreateRun(ctx, r)
 }
 
+func (s *timedStore) CreateLeasedRun(ctx context.Context, r store.Run, owner string, until time.Time) error {
+	defer since(s.write, time.Now())
+	return s.Store.CreateLeasedRun(ctx, r, owner, until)
+}
+
 func (s *timedStore) UpdateRun(ctx context.Context, r store.Run) error {
 	defer since(s.write, time.Now())
 	return s.Store.UpdateRun(ctx, r)

@@ -149,6 +149,12 @@ type Run struct {
 	FinishedAt *time.Time
 }
 
+// Finished reports whether a run status is final: succeeded, failed or
+// canceled.
+func Finished(status string) bool {
+	return status == "succeeded" || status == "failed" || status == "canceled"
+}
+
 // RunFilter selects runs for ListRuns. Empty fields match everything.
 type RunFilter struct {
 	WorkflowID string
@@ -360,8 +366,15 @@ type Store interface {
 	ListWorkflowVersions(ctx context.Context, id string) ([]WorkflowVersion, error)
 
 	CreateRun(ctx context.Context, r Run) error
+	// CreateLeasedRun stores a new run holding owner's lease until the
+	// given time, in one write: the creating process executes it at once
+	// (an eager start), and if that process dies the lease expires and
+	// recovery queues the run like any other orphan.
+	CreateLeasedRun(ctx context.Context, r Run, owner string, until time.Time) error
 	Run(ctx context.Context, id string) (Run, error)
-	// UpdateRun stores a run's status, output, error and times.
+	// UpdateRun stores a run's status, output, error and times. A finished
+	// status (succeeded, failed, canceled) also drops the run's lease: a
+	// finished run needs no worker, and the executor saves a write.
 	UpdateRun(ctx context.Context, r Run) error
 	// CancelRun marks a queued or running run canceled and reports
 	// whether it was one; a finished run is left alone.

@@ -379,9 +379,20 @@ func view(t store.Trigger) (*Trigger, error) {
 // startRun starts the latest published version of a trigger's workflow.
 // The run's trigger field names the trigger, so a run can be traced back.
 func (s *Service) startRun(ctx context.Context, t store.Trigger, input any) (*engine.RunView, error) {
+	return startWith(ctx, t, input, s.runs.Start)
+}
+
+// startRunNow starts a run like startRun for a caller that waits for it
+// (see engine.Runs.StartNow).
+func (s *Service) startRunNow(ctx context.Context, t store.Trigger, input any) (*engine.RunView, error) {
+	return startWith(ctx, t, input, s.runs.StartNow)
+}
+
+func startWith(ctx context.Context, t store.Trigger, input any,
+	start func(ctx context.Context, workflowID string, version int, input json.RawMessage, trigger string) (*engine.RunView, error)) (*engine.RunView, error) {
 	raw, err := json.Marshal(input)
 	if err != nil {
 		return nil, err
 	}
-	return s.runs.Start(ctx, t.WorkflowID, 0, raw, t.Kind+":"+t.ID)
+	return start(ctx, t.WorkflowID, 0, raw, t.Kind+":"+t.ID)
 }

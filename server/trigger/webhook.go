@@ -79,11 +79,17 @@ func (s *Service) Deliver(ctx context.Context, d Delivery) (*Delivered, error) {
 		}
 		input = d.Body
 	}
+	// A sync call waits for its run: it executes here at once when it can
+	// (engine.Runs.StartNow), rather than round-tripping through the queue.
+	start := s.startRun
+	if cfg.Mode == ModeSync {
+		start = s.startRunNow
+	}
 	var run *engine.RunView
 	if d.IdempotencyKey == "" {
-		run, err = s.startRun(ctx, t, input)
+		run, err = start(ctx, t, input)
 	} else {
-		run, err = s.startOnce(ctx, t, d.IdempotencyKey, input)
+		run, err = s.startOnce(ctx, t, d.IdempotencyKey, input, start)
 	}
 	if err != nil {
 		return nil, err
@@ -219,7 +225,8 @@ const inProgressWait = 10 * time.Second
 // returns that run to later calls with the key. The key is reserved in
 // the store before the run starts, so that concurrent calls, in this or
 // another process, start one run between them.
-func (s *Service) startOnce(ctx context.Context, t store.Trigger, key string, input json.RawMessage) (*engine.RunView, error) {
+func (s *Service) startOnce(ctx context.Context, t store.Trigger, key string, input json.RawMessage,
+	start func(context.Context, store.Trigger, any) (*engine.RunView, error)) (*engine.RunView, error) {
 	// Keys are stored hashed: bounded in size, and a client's own
 	// strings do not sit in the database.
 	sum := sha256.Sum256([]byte(key))
@@ -234,7 +241,7 @@ func (s *Service) startOnce(ctx context.Context, t store.Trigger, key string, in
 			return nil, err
 		case created:
 			bg := context.WithoutCancel(ctx)
-			run, err := s.startRun(ctx, t, input)
+			run, err := start(ctx, t, input)
 			if err != nil {
 				// Free the key, so that a retry can start the run.
 				if _, ferr := s.store.ForgetDelivery(bg, t.ID, key, time.Now().Add(time.Hour)); ferr != nil {

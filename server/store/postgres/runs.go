@@ -34,13 +34,23 @@ func nullTime(t *time.Time) any {
 
 // CreateRun stores a new run.
 func (s *DB) CreateRun(ctx context.Context, r store.Run) error {
+	return s.createRun(ctx, r, nil, nil)
+}
+
+// CreateLeasedRun stores a new run leased to owner until the given time.
+func (s *DB) CreateLeasedRun(ctx context.Context, r store.Run, owner string, until time.Time) error {
+	until = until.UTC()
+	return s.createRun(ctx, r, &owner, &until)
+}
+
+func (s *DB) createRun(ctx context.Context, r store.Run, owner *string, until *time.Time) error {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now()
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO runs (id, workflow_id, version, status, input, output, error, trigger, created_at, started_at, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	_, err := s.pool.Exec(ctx, `INSERT INTO runs (id, workflow_id, version, status, input, output, error, trigger, created_at, started_at, finished_at, lease_owner, lease_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		r.ID, r.WorkflowID, r.Version, r.Status, string(r.Input), nullJSON(r.Output), r.Error, r.Trigger,
-		r.CreatedAt.UTC(), nullTime(r.StartedAt), nullTime(r.FinishedAt))
+		r.CreatedAt.UTC(), nullTime(r.StartedAt), nullTime(r.FinishedAt), owner, until)
 	if isUniqueViolation(err) {
 		return store.ErrConflict
 	}
@@ -102,8 +112,9 @@ func (s *DB) CancelRun(ctx context.Context, id string, at time.Time) (bool, erro
 
 // UpdateRun stores a run's status, output, error and times.
 func (s *DB) UpdateRun(ctx context.Context, r store.Run) error {
-	return expectOne(s.pool.Exec(ctx, `UPDATE runs SET status = $1, output = $2, error = $3, started_at = $4, finished_at = $5 WHERE id = $6`,
-		r.Status, nullJSON(r.Output), r.Error, nullTime(r.StartedAt), nullTime(r.FinishedAt), r.ID))
+	return expectOne(s.pool.Exec(ctx, `UPDATE runs SET status = $1, output = $2, error = $3, started_at = $4, finished_at = $5,
+		lease_owner = CASE WHEN $6 THEN NULL ELSE lease_owner END, lease_until = CASE WHEN $6 THEN NULL ELSE lease_until END WHERE id = $7`,
+		r.Status, nullJSON(r.Output), r.Error, nullTime(r.StartedAt), nullTime(r.FinishedAt), store.Finished(r.Status), r.ID))
 }
 
 // PutNodeRun creates or replaces a node checkpoint.

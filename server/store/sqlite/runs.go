@@ -41,13 +41,22 @@ func jsonPtr(s sql.NullString) json.RawMessage {
 
 // CreateRun stores a new run.
 func (s *DB) CreateRun(ctx context.Context, r store.Run) error {
+	return s.createRun(ctx, r, sql.NullString{}, sql.NullInt64{})
+}
+
+// CreateLeasedRun stores a new run leased to owner until the given time.
+func (s *DB) CreateLeasedRun(ctx context.Context, r store.Run, owner string, until time.Time) error {
+	return s.createRun(ctx, r, sql.NullString{String: owner, Valid: true}, sql.NullInt64{Int64: until.UnixNano(), Valid: true})
+}
+
+func (s *DB) createRun(ctx context.Context, r store.Run, owner sql.NullString, until sql.NullInt64) error {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, workflow_id, version, status, input, output, error, trigger, created_at, started_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, workflow_id, version, status, input, output, error, trigger, created_at, started_at, finished_at, lease_owner, lease_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.WorkflowID, r.Version, r.Status, string(r.Input), nullJSON(r.Output), r.Error, r.Trigger,
-		r.CreatedAt.UTC().Format(time.RFC3339Nano), nullTime(r.StartedAt), nullTime(r.FinishedAt))
+		r.CreatedAt.UTC().Format(time.RFC3339Nano), nullTime(r.StartedAt), nullTime(r.FinishedAt), owner, until)
 	if isUniqueViolation(err) {
 		return store.ErrConflict
 	}
@@ -74,8 +83,9 @@ func (s *DB) Run(ctx context.Context, id string) (store.Run, error) {
 
 // UpdateRun stores a run's status, output, error and times.
 func (s *DB) UpdateRun(ctx context.Context, r store.Run) error {
-	return expectOne(s.db.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, started_at = ?, finished_at = ? WHERE id = ?`,
-		r.Status, nullJSON(r.Output), r.Error, nullTime(r.StartedAt), nullTime(r.FinishedAt), r.ID))
+	return expectOne(s.db.ExecContext(ctx, `UPDATE runs SET status = ?, output = ?, error = ?, started_at = ?, finished_at = ?,
+		lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, lease_until = CASE WHEN ? THEN NULL ELSE lease_until END WHERE id = ?`,
+		r.Status, nullJSON(r.Output), r.Error, nullTime(r.StartedAt), nullTime(r.FinishedAt), store.Finished(r.Status), store.Finished(r.Status), r.ID))
 }
 
 // PutNodeRun creates or replaces a node checkpoint.

@@ -399,6 +399,32 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 		_, _, err = s.AcquireRunLease(ctx, "nope", "a", until)
 		require.ErrorIs(t, err, store.ErrNotFound)
+
+		// An eager start: the run is created running and leased in one
+		// write, so no other worker takes it while its lease lasts, and
+		// finishing it drops the lease.
+		started := time.Now().UTC().Truncate(time.Millisecond)
+		leased := store.Run{ID: "eager", WorkflowID: "w", Version: 1, Status: "running", Input: json.RawMessage(`{}`), CreatedAt: old, StartedAt: &started}
+		require.NoError(t, s.CreateLeasedRun(ctx, leased, "a", time.Now().Add(time.Minute)))
+		require.ErrorIs(t, s.CreateLeasedRun(ctx, leased, "a", time.Now().Add(time.Minute)), store.ErrConflict)
+		ok, _, err = s.AcquireRunLease(ctx, "eager", "b", time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		require.False(t, ok, "the creator holds the lease")
+		orphans, err = s.OrphanedRuns(ctx, time.Now(), time.Now().Add(-time.Minute), 10)
+		require.NoError(t, err)
+		require.NotContains(t, orphans, "eager")
+		orphans, err = s.OrphanedRuns(ctx, time.Now().Add(time.Hour), time.Now().Add(-time.Minute), 10)
+		require.NoError(t, err)
+		require.Contains(t, orphans, "eager", "its creator died: recovery finds it once the lease expires")
+		leased.Status = "running"
+		require.NoError(t, s.UpdateRun(ctx, leased))
+		ok, _, _ = s.AcquireRunLease(ctx, "eager", "b", time.Now().Add(time.Minute))
+		require.False(t, ok, "an unfinished status keeps the lease")
+		leased.Status, leased.FinishedAt = "succeeded", &started
+		require.NoError(t, s.UpdateRun(ctx, leased))
+		ok, _, err = s.AcquireRunLease(ctx, "eager", "b", time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		require.True(t, ok, "a finished run's lease is dropped")
 	})
 
 	exerciseTriggers(t, newStore)
