@@ -185,3 +185,23 @@ func (s *recordingStore) PutNodeRun(ctx context.Context, n store.NodeRun) error 
 	s.puts(n)
 	return s.Store.PutNodeRun(ctx, n)
 }
+
+// Canceling an eager run stops it at once, as for a queued one.
+func TestEagerRunCancels(t *testing.T) {
+	t.Parallel()
+	f := newQueueFixture(t, 4)
+	ctx := context.Background()
+	id := f.publish(t, drainWorkflow)
+	run, err := f.runs.StartNow(ctx, id, 0, json.RawMessage(`{}`), "test")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return f.nodes(t, run.ID)["slow"].Status == engine.StatusRunning }, time.Minute, 5*time.Millisecond)
+	_, err = f.runs.Cancel(ctx, run.ID)
+	require.NoError(t, err)
+	v, err := f.runs.Wait(ctx, run.ID)
+	require.NoError(t, err)
+	require.Equal(t, engine.StatusCanceled, v.Status)
+	nodes := f.nodes(t, run.ID)
+	require.Equal(t, engine.StatusCanceled, nodes["slow"].Status, "the node in flight was stopped")
+	require.NotContains(t, nodes, "next")
+	require.Zero(t, f.jobs(t, run.ID), "nothing was handed to the queue")
+}
