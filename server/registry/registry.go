@@ -103,7 +103,7 @@ type Registry struct {
 	// was checked at upload) cost 6 % of the server's CPU under webhook
 	// load. The values are shared, so nobody modifies them.
 	manifests map[string]*abi.Manifest
-	schemas  map[string]*versionSchemas
+	schemas   map[string]*versionSchemas
 }
 
 type compileEntry struct {
