@@ -143,7 +143,10 @@ type runState struct {
 	// values caches node outputs as the nodes produced them, where
 	// checkpoints may hold references to artifacts.
 	values map[string]json.RawMessage
-	mu     sync.Mutex // guards nodes and values during parallel node execution
+	// parsed caches node outputs decoded for CEL: every later mapping and
+	// condition reads them, and CEL does not modify its inputs.
+	parsed map[string]any
+	mu     sync.Mutex // guards nodes, values and parsed during parallel node execution
 }
 
 // LeaseHeldError means another worker is executing the run.
@@ -280,7 +283,7 @@ func (x *Executor) releaseLease(ctx context.Context, runID string) {
 func (x *Executor) execute(ctx context.Context, run store.Run, def *Definition, checkpoints []store.NodeRun) (*runState, error) {
 	st := &runState{parent: ctx, run: run, def: def, nodes: map[string]*store.NodeRun{}, index: map[string]int{},
 		incoming: map[string][]int{}, outgoing: map[string][]int{}, taken: map[int]bool{},
-		store: x.store, values: map[string]json.RawMessage{}}
+		store: x.store, values: map[string]json.RawMessage{}, parsed: map[string]any{}}
 	defer func() {
 		if !finished(st.run.Status) {
 			x.releaseLease(ctx, run.ID)
@@ -530,13 +533,9 @@ func (st *runState) vars(ctx context.Context) (map[string]any, error) {
 	st.mu.Unlock()
 	nodes := map[string]any{}
 	for _, n := range done {
-		doc, err := st.output(ctx, n)
+		out, err := st.parsedOutput(ctx, n)
 		if err != nil {
 			return nil, err
-		}
-		out, err := fromJSON(doc)
-		if err != nil {
-			return nil, fmt.Errorf("stored output of %s: %w", n.NodeID, err)
 		}
 		nodes[n.NodeID] = map[string]any{"output": out, "port": n.Port, "status": n.Status}
 	}
@@ -545,6 +544,27 @@ func (st *runState) vars(ctx context.Context) (map[string]any, error) {
 		"nodes": nodes,
 		"run":   map[string]any{"id": st.run.ID, "workflow": st.run.WorkflowID, "version": int64(st.run.Version)},
 	}, nil
+}
+
+// parsedOutput returns a finished node's output decoded for CEL.
+func (st *runState) parsedOutput(ctx context.Context, n *store.NodeRun) (any, error) {
+	st.mu.Lock()
+	out, ok := st.parsed[n.NodeID]
+	st.mu.Unlock()
+	if ok {
+		return out, nil
+	}
+	doc, err := st.output(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if out, err = fromJSON(doc); err != nil {
+		return nil, fmt.Errorf("stored output of %s: %w", n.NodeID, err)
+	}
+	st.mu.Lock()
+	st.parsed[n.NodeID] = out
+	st.mu.Unlock()
+	return out, nil
 }
 
 func (st *runState) program(edge bool, src string) (cel.Program, error) {
@@ -575,11 +595,7 @@ func (st *runState) condition(ctx context.Context, ei int, src *store.NodeRun) (
 	if err != nil {
 		return false, err
 	}
-	doc, err := st.output(ctx, src)
-	if err != nil {
-		return false, err
-	}
-	if vars["output"], err = fromJSON(doc); err != nil {
+	if vars["output"], err = st.parsedOutput(ctx, src); err != nil {
 		return false, err
 	}
 	vars["port"] = src.Port
