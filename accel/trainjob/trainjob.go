@@ -18,7 +18,16 @@ const (
 	// scratch: a bag of hashed word and character n-gram embeddings and a
 	// linear head.
 	TaskTextClassification = "text_classification"
+	// TaskFineTuneONNX trains the weights (float initializers) of a
+	// registered ONNX text classifier further on a dataset: a model with
+	// the classifier's interface (inputs ids and weights, outputs logits
+	// or probabilities and model_info), imported with onnx-gomlx and
+	// exported back with the trained values.
+	TaskFineTuneONNX = "fine_tune_onnx"
 )
+
+// Tasks lists the task names, for messages.
+var Tasks = []string{TaskTextClassification, TaskFineTuneONNX}
 
 // Hyperparameters of a text_classification job. JSON names are the API's;
 // a zero or missing field takes its default (Defaults); the required tags
@@ -144,6 +153,46 @@ func splitField(s string) (string, string) {
 	return s, s
 }
 
+// architectureFields are the hyperparameters that shape the model and its
+// featuriser: a fine-tuned model keeps its base model's.
+func (h Hyperparameters) architectureFields() []struct {
+	name string
+	set  bool
+} {
+	return []struct {
+		name string
+		set  bool
+	}{
+		{"embedding_dim", h.EmbeddingDim != 0}, {"buckets", h.Buckets != 0}, {"ngrams", h.Ngrams != 0},
+		{"char_ngram_min", h.CharNgramMin != 0}, {"char_ngram_max", h.CharNgramMax != 0}, {"max_features", h.MaxFeatures != 0},
+	}
+}
+
+// CheckFineTune refuses, for a fine_tune_onnx request, hyperparameters
+// that only a model trained from scratch can choose.
+func (h Hyperparameters) CheckFineTune() *FieldError {
+	for _, f := range h.architectureFields() {
+		if f.set {
+			return &FieldError{Field: f.name, Message: "fine_tune_onnx keeps the base model's architecture and featuriser: leave " + f.name + " out"}
+		}
+	}
+	return nil
+}
+
+// ForBase returns the hyperparameters a fine_tune_onnx job runs with: the
+// training fields as given (defaults filled), the featuriser's and the
+// table size from the base model's model_info. EmbeddingDim is 0: the
+// base model's, whatever it is.
+func (h Hyperparameters) ForBase(info ModelInfo) Hyperparameters {
+	h = h.Defaults()
+	h.EmbeddingDim = 0
+	h.Buckets = info.Buckets
+	h.Ngrams = info.Features.WordNgrams
+	h.CharNgramMin, h.CharNgramMax = info.Features.CharNgramMin, info.Features.CharNgramMax
+	h.MaxFeatures = info.Features.MaxFeatures
+	return h
+}
+
 // Features is the featuriser configuration the hyperparameters choose.
 func (h Hyperparameters) Features() textfeatures.Config {
 	return textfeatures.Config{
@@ -164,6 +213,17 @@ type Spec struct {
 	Labels          []string        `json:"labels,omitempty"`
 	OutputDir       string          `json:"output_dir"`
 	Hyperparameters Hyperparameters `json:"hyperparameters"`
+	// BaseModelPath is the ONNX file a fine_tune_onnx job starts from
+	// (the server's copy of the base model, in the job's folder).
+	BaseModelPath string `json:"base_model_path,omitempty"`
+	// BaseModel names it, for the result's lineage.
+	BaseModel *BaseModel `json:"base_model,omitempty"`
+}
+
+// BaseModel is the registered model a fine_tune_onnx job started from.
+type BaseModel struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty" doc:"The base model's registered version when the job was created (for a trained model, the job that trained it)."`
 }
 
 // Epoch is one finished epoch.
@@ -193,6 +253,7 @@ type JobResult struct {
 	TrainExamples      int             `json:"train_examples"`
 	ValidationExamples int             `json:"validation_examples"`
 	ExamplesPerSecond  float64         `json:"examples_per_second"`
+	BaseModel          *BaseModel      `json:"base_model,omitempty" doc:"fine_tune_onnx: the model the job started from."`
 }
 
 // ModelInfo is what a trained classifier says about itself: its
@@ -237,8 +298,8 @@ type StartRequest struct {
 // ValidateSpec checks what can be checked without reading the data: the
 // task and the hyperparameters (after Defaults).
 func ValidateSpec(s Spec) *FieldError {
-	if s.Task != TaskTextClassification {
-		return &FieldError{Field: "task", Message: fmt.Sprintf("%q is not a task this service trains; use %q", s.Task, TaskTextClassification)}
+	if s.Task != TaskTextClassification && s.Task != TaskFineTuneONNX {
+		return &FieldError{Field: "task", Message: fmt.Sprintf("%q is not a task this service trains; use %q or %q", s.Task, TaskTextClassification, TaskFineTuneONNX)}
 	}
 	if ferr := s.Hyperparameters.Defaults().Validate(); ferr != nil {
 		return &FieldError{Field: "hyperparameters." + ferr.Field, Message: ferr.Message}
