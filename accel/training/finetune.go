@@ -15,6 +15,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/onnx-gomlx/onnx"
+
+	"github.com/millrace/millrace/accel/trainjob"
 )
 
 // Task fine_tune_onnx: the base model is an ONNX file with the text
@@ -27,10 +29,6 @@ import (
 // the trained values are written back into the model's initializers and
 // the model saved as model.onnx. The graph itself never changes, so the
 // fine-tuned model runs wherever the base model ran.
-
-// MaxBaseModelBytes bounds the base model: onnx-gomlx holds the whole
-// file, its weights and their Adam moments in memory.
-const MaxBaseModelBytes = 256 << 20
 
 // The outputs the loss can be computed from, in order of preference.
 const (
@@ -146,19 +144,6 @@ func scoreOutputOf(base *onnx.Model) string {
 	return lossFromProbs
 }
 
-// CheckLabels says whether a dataset's labels fit a base model's: the same
-// set (the model's order is kept), so the same number of classes.
-func CheckLabels(model, dataset []string) error {
-	if len(model) != len(dataset) {
-		return badBase("it classifies %d labels %q but the dataset has %d %q: the number of classes must match (train a new model with task %s for another label set)",
-			len(model), model, len(dataset), dataset, TaskTextClassification)
-	}
-	if !slices.Equal(sortedCopy(model), sortedCopy(dataset)) {
-		return badBase("its labels are %q but the dataset's are %q: they must be the same labels", model, dataset)
-	}
-	return nil
-}
-
 // newONNXModel imports spec's base model for fine-tuning on a dataset
 // with the given labels (nil: no dataset, only predictions). Its variables are created by checkpoint, after
 // the job's checkpoint (if any) is attached, so a resumed job takes the
@@ -171,8 +156,8 @@ func newONNXModel(b backends.Backend, spec Spec, labels []string) (*model, error
 	if err != nil {
 		return nil, badBase("%v", err)
 	}
-	if st.Size() > MaxBaseModelBytes {
-		return nil, badBase("it is %d bytes; fine-tuning takes models of at most %d", st.Size(), MaxBaseModelBytes)
+	if st.Size() > trainjob.MaxBaseModelBytes {
+		return nil, badBase("it is %d bytes; fine-tuning takes models of at most %d", st.Size(), trainjob.MaxBaseModelBytes)
 	}
 	data, err := os.ReadFile(spec.BaseModelPath)
 	if err != nil {
@@ -187,8 +172,8 @@ func newONNXModel(b backends.Backend, spec Spec, labels []string) (*model, error
 		return nil, err
 	}
 	if labels != nil {
-		if err := CheckLabels(info.Labels, labels); err != nil {
-			return nil, err
+		if err := trainjob.CheckLabels(info.Labels, labels); err != nil {
+			return nil, &BaseModelError{Msg: err.Error()}
 		}
 	}
 	h := spec.Hyperparameters.ForBase(info)

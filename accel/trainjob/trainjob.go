@@ -7,6 +7,7 @@ package trainjob
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/millrace/millrace/accel/textfeatures"
@@ -26,8 +27,9 @@ const (
 	TaskFineTuneONNX = "fine_tune_onnx"
 )
 
-// Tasks lists the task names, for messages.
-var Tasks = []string{TaskTextClassification, TaskFineTuneONNX}
+// MaxBaseModelBytes bounds a fine_tune_onnx job's base model: the trainer
+// holds the whole file, its weights and their Adam moments in memory.
+const MaxBaseModelBytes = 256 << 20
 
 // Hyperparameters of a text_classification job. JSON names are the API's;
 // a zero or missing field takes its default (Defaults); the required tags
@@ -191,6 +193,26 @@ func (h Hyperparameters) ForBase(info ModelInfo) Hyperparameters {
 	h.CharNgramMin, h.CharNgramMax = info.Features.CharNgramMin, info.Features.CharNgramMax
 	h.MaxFeatures = info.Features.MaxFeatures
 	return h
+}
+
+// CheckLabels says whether a dataset's labels fit a fine_tune_onnx base
+// model's: the same set (the model's order is kept), so the same number
+// of classes.
+func CheckLabels(model, dataset []string) error {
+	if len(model) != len(dataset) {
+		return fmt.Errorf("it classifies %d labels %q but the dataset has %d %q: the number of classes must match (train a new model with task %s for another label set)",
+			len(model), model, len(dataset), dataset, TaskTextClassification)
+	}
+	if !slices.Equal(sorted(model), sorted(dataset)) {
+		return fmt.Errorf("its labels are %q but the dataset's are %q: they must be the same labels", model, dataset)
+	}
+	return nil
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 // Features is the featuriser configuration the hyperparameters choose.
