@@ -8,14 +8,19 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/millrace/millrace/abi"
 	"github.com/millrace/millrace/accel/onnxbuild"
 	"github.com/millrace/millrace/accel/training/trainingtest"
 	"github.com/millrace/millrace/accel/trainjob"
 	"github.com/millrace/millrace/server/accel"
+	"github.com/millrace/millrace/server/internal/testguests"
+	"github.com/millrace/millrace/server/registry"
+	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/training"
 )
 
@@ -66,9 +71,37 @@ func TestFineTuneJob(t *testing.T) {
 	require.Equal(t, 3, model.Training.Hyperparameters.Epochs)
 	require.Contains(t, model.Description, "fine-tuned from text_classifier")
 
-	// Re-registering the base model does not touch the job's copy.
 	_, err = os.Stat(filepath.Join(s.dir, "training", job.ID, "base.onnx"))
+	require.NoError(t, err, "the job trains from its own copy of the base model")
+
+	// text_classify's manifest requests *classifier*: granted as
+	// requested, it labels with my-classifier; with a grant narrowed to
+	// text_classifier, the host refuses my-classifier and says why.
+	mv, _, err := s.reg.Upload(ctx, testguests.Reactor(t, "text_classify"), testguests.Manifest(t, "text_classify"))
 	require.NoError(t, err)
+	_, err = s.reg.GrantAsRequested(ctx, mv.ModuleID, mv.Version)
+	require.NoError(t, err)
+	invoke := func(model string) *sandbox.Result {
+		cfg, _ := json.Marshal(map[string]string{"model": model})
+		res, _, err := s.reg.Invoke(ctx, registry.InvokeRequest{ModuleID: mv.ModuleID, Version: mv.Version, Config: cfg,
+			Input: json.RawMessage(`{"text":"Subject: FREE cash prize, claim now"}`)})
+		require.NoError(t, err)
+		return res
+	}
+	res := invoke("my-classifier")
+	require.Nil(t, res.Failure)
+	require.Contains(t, string(res.Output), `"label":"spam"`)
+	_, err = s.reg.SetGrant(ctx, mv.ModuleID, mv.Version, sandbox.Grant{Capabilities: abi.Capabilities{Accel: &abi.Accel{Models: []string{"text_classifier"}}}})
+	require.NoError(t, err)
+	res = invoke("my-classifier")
+	require.NotNil(t, res.Failure)
+	require.Contains(t, res.Failure.Message, "my-classifier (is it registered, and in this module's grant?)")
+	var logs []string
+	for _, l := range res.Logs {
+		logs = append(logs, l.Message)
+	}
+	require.Contains(t, strings.Join(logs, "\n"), `model "my-classifier" is not granted to this module (its grant lists ["text_classifier"]`)
+	require.Nil(t, invoke("text_classifier").Failure)
 }
 
 // TestFineTuneValidates: a request with an unusable base model is a 422
