@@ -10,11 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/millrace/millrace/accel/internal/testenv"
-	"github.com/millrace/millrace/accel/modeldir"
-	"github.com/millrace/millrace/accel/oip"
 	"github.com/millrace/millrace/accel/onnxbuild"
-	"github.com/millrace/millrace/accel/sessions"
 	"github.com/millrace/millrace/accel/training"
 	"github.com/millrace/millrace/accel/training/trainingtest"
 	"github.com/millrace/millrace/accel/trainjob"
@@ -117,23 +113,7 @@ func TestFineTuneImprovesAndMatchesONNXRuntime(t *testing.T) {
 	}
 	native, err := training.PredictONNX(res.ModelPath, texts)
 	require.NoError(t, err)
-	m := sessions.New(modeldir.New(filepath.Dir(spec.OutputDir)), sessions.Config{LibraryPath: testenv.LibraryPath(t)})
-	t.Cleanup(m.Close)
-	s, err := m.Acquire(context.Background(), filepath.Base(spec.OutputDir))
-	require.NoError(t, err)
-	defer s.Release()
-	batch, err := res.Hyperparameters.Features().NewBatch(texts)
-	require.NoError(t, err)
-	shape := []int64{int64(batch.Rows), int64(batch.Width)}
-	ins, err := s.Metadata().CheckInputs([]oip.Tensor{
-		oip.NewTensor(training.InputIDs, shape, batch.IDs),
-		oip.NewTensor(training.InputWeights, shape, batch.Weights),
-	})
-	require.NoError(t, err)
-	outs, err := s.Run(ins)
-	require.NoError(t, err)
-	probs, err := oip.Values[float32](outs[0])
-	require.NoError(t, err)
+	probs, _ := runONNXRuntime(t, spec.OutputDir, res.Hyperparameters, texts)
 	for i := range texts {
 		for k := range 2 {
 			require.InDelta(t, native[i][k], probs[i*2+k], 1e-5, "text %d class %d", i, k)

@@ -425,6 +425,9 @@ func (m *model) batchTensors(enc encoded, rows []int, size int) (ids, weights, l
 // returns the mean training loss.
 func (m *model) trainEpoch(ctx context.Context, enc encoded, epoch int) (float64, error) {
 	h := m.h
+	// Adam reads its rate from this variable (created with the step's
+	// graph, or here before the first step); the schedule sets it per epoch.
+	optimizers.LearningRateVarWithValue(m.ctx, dtypes.Float32, h.LearningRate).SetValue(tensors.FromScalar(float32(h.LearningRateAt(epoch))))
 	order := rand.New(rand.NewPCG(uint64(h.Seed), uint64(epoch))).Perm(len(enc.labels))
 	var sum float64
 	for start := 0; start < len(order); start += h.BatchSize {

@@ -72,28 +72,7 @@ func TestTrainAndExportAgreeWithONNXRuntime(t *testing.T) {
 	native, err := training.Predict(spec.OutputDir, texts)
 	require.NoError(t, err)
 
-	m := sessions.New(modeldir.New(filepath.Dir(res.ModelPath)), sessions.Config{LibraryPath: testenv.LibraryPath(t)})
-	t.Cleanup(m.Close)
-	// modeldir wants DIR/NAME.onnx or DIR/NAME/model.onnx: the job folder
-	// holds model.onnx, so its parent serves it under the folder's name.
-	m = sessions.New(modeldir.New(filepath.Dir(spec.OutputDir)), sessions.Config{LibraryPath: testenv.LibraryPath(t)})
-	t.Cleanup(m.Close)
-	s, err := m.Acquire(context.Background(), filepath.Base(spec.OutputDir))
-	require.NoError(t, err)
-	defer s.Release()
-
-	batch, err := res.Hyperparameters.Features().NewBatch(texts)
-	require.NoError(t, err)
-	shape := []int64{int64(batch.Rows), int64(batch.Width)}
-	ins, err := s.Metadata().CheckInputs([]oip.Tensor{
-		oip.NewTensor(training.InputIDs, shape, batch.IDs),
-		oip.NewTensor(training.InputWeights, shape, batch.Weights),
-	})
-	require.NoError(t, err)
-	outs, err := s.Run(ins)
-	require.NoError(t, err)
-	probs, err := oip.Values[float32](outs[0])
-	require.NoError(t, err)
+	probs, outs := runONNXRuntime(t, spec.OutputDir, res.Hyperparameters, texts)
 	require.Len(t, probs, len(texts)*len(res.Labels))
 	for i := range texts {
 		for k := range res.Labels {
@@ -147,4 +126,31 @@ func TestResumeAfterCancel(t *testing.T) {
 	require.Equal(t, res, again)
 	_, err = os.Stat(filepath.Join(spec.OutputDir, "model.onnx"))
 	require.NoError(t, err)
+}
+
+// runONNXRuntime runs the model.onnx of the job folder jobDir in the real
+// ONNX Runtime on texts, featurised as h says, and returns its
+// probabilities (row-major) and all its outputs.
+func runONNXRuntime(t *testing.T, jobDir string, h trainjob.Hyperparameters, texts []string) ([]float32, []oip.Tensor) {
+	t.Helper()
+	// modeldir wants DIR/NAME.onnx or DIR/NAME/model.onnx: the job folder
+	// holds model.onnx, so its parent serves it under the folder's name.
+	m := sessions.New(modeldir.New(filepath.Dir(jobDir)), sessions.Config{LibraryPath: testenv.LibraryPath(t)})
+	t.Cleanup(m.Close)
+	s, err := m.Acquire(context.Background(), filepath.Base(jobDir))
+	require.NoError(t, err)
+	defer s.Release()
+	batch, err := h.Features().NewBatch(texts)
+	require.NoError(t, err)
+	shape := []int64{int64(batch.Rows), int64(batch.Width)}
+	ins, err := s.Metadata().CheckInputs([]oip.Tensor{
+		oip.NewTensor(training.InputIDs, shape, batch.IDs),
+		oip.NewTensor(training.InputWeights, shape, batch.Weights),
+	})
+	require.NoError(t, err)
+	outs, err := s.Run(ins)
+	require.NoError(t, err)
+	probs, err := oip.Values[float32](outs[0])
+	require.NoError(t, err)
+	return probs, outs
 }

@@ -7,6 +7,7 @@ package trainjob
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -51,6 +52,26 @@ type Hyperparameters struct {
 	// Patience stops training after this many epochs without a better
 	// validation accuracy (3 when 0); -1 never stops early.
 	Patience int `json:"patience" required:"false"`
+	// Schedule is the learning rate over the epochs: "cosine" (the
+	// default) lowers it from learning_rate towards 0 along half a cosine
+	// period over epochs; "constant" keeps it.
+	Schedule string `json:"schedule,omitempty" required:"false" enum:"cosine,constant"`
+}
+
+// Learning-rate schedules.
+const (
+	ScheduleCosine   = "cosine"
+	ScheduleConstant = "constant"
+)
+
+// LearningRateAt is the learning rate of epoch (0-based) under the
+// schedule: a function of the epoch number only, so a resumed job trains
+// each epoch at the rate an uninterrupted one would.
+func (h Hyperparameters) LearningRateAt(epoch int) float64 {
+	if h.Schedule == ScheduleConstant || h.Epochs <= 1 {
+		return h.LearningRate
+	}
+	return h.LearningRate * 0.5 * (1 + math.Cos(math.Pi*float64(epoch)/float64(h.Epochs)))
 }
 
 // Bounds on hyperparameters: a job must fit this machine's memory and
@@ -100,6 +121,9 @@ func (h Hyperparameters) Defaults() Hyperparameters {
 	if h.Patience == 0 {
 		h.Patience = 3
 	}
+	if h.Schedule == "" {
+		h.Schedule = ScheduleCosine
+	}
 	return h
 }
 
@@ -132,6 +156,8 @@ func (h Hyperparameters) Validate() *FieldError {
 		return bad("buckets", "must be between %d and %d, not %d", MinBuckets, MaxBuckets, h.Buckets)
 	case h.Buckets*h.EmbeddingDim > maxTableFloats:
 		return bad("buckets", "buckets × embedding_dim is %d; the limit is %d (lower one of them)", h.Buckets*h.EmbeddingDim, maxTableFloats)
+	case h.Schedule != ScheduleCosine && h.Schedule != ScheduleConstant:
+		return bad("schedule", "must be %q or %q, not %q", ScheduleCosine, ScheduleConstant, h.Schedule)
 	case h.Patience < -1 || h.Patience > MaxEpochs:
 		return bad("patience", "must be -1 (never stop early) or between 1 and %d, not %d", MaxEpochs, h.Patience)
 	}
