@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/millrace/millrace/accel/onnxbuild"
+	"github.com/millrace/millrace/accel/textfeatures"
 	"github.com/millrace/millrace/accel/training"
 	"github.com/millrace/millrace/accel/training/trainingtest"
 	"github.com/millrace/millrace/accel/trainjob"
@@ -26,7 +27,9 @@ func trainBase(t *testing.T, examples []trainingtest.Example) string {
 	res, err := training.Train(context.Background(), training.Spec{
 		Task: training.TaskTextClassification, TrainPath: filepath.Join(dir, "data", "train.jsonl"),
 		ValidationPath: filepath.Join(dir, "data", "validation.jsonl"), OutputDir: filepath.Join(dir, "out"),
-		Hyperparameters: trainjob.Hyperparameters{Epochs: 1, BatchSize: 8, Buckets: 1 << 12, MaxFeatures: 64, LearningRate: 0.05, Seed: 5},
+		// Pinned, not defaults: the test needs a weak base.
+		Hyperparameters: trainjob.Hyperparameters{Epochs: 1, BatchSize: 8, Buckets: 1 << 12, EmbeddingDim: 16, MaxFeatures: 64, LearningRate: 0.05, Seed: 5,
+			Weighting: textfeatures.WeightMean, Schedule: trainjob.ScheduleConstant},
 	}, nil)
 	require.NoError(t, err)
 	return res.ModelPath

@@ -88,7 +88,7 @@ func TestTrainAndExportAgreeWithONNXRuntime(t *testing.T) {
 	require.NoError(t, err)
 	var mi training.ModelInfo
 	require.NoError(t, json.Unmarshal(info, &mi))
-	require.Equal(t, training.ModelInfo{Task: training.TaskTextClassification, Labels: res.Labels, Buckets: 1 << 12, Features: textfeatures.Config{WordNgrams: 1, MaxFeatures: 128}}, mi)
+	require.Equal(t, training.ModelInfo{Task: training.TaskTextClassification, Labels: res.Labels, Buckets: 1 << 12, Features: textfeatures.Config{WordNgrams: 1, MaxFeatures: 128, Weighting: textfeatures.WeightL2}}, mi)
 }
 
 // TestResumeAfterCancel stops a job after its first epoch and runs it

@@ -87,7 +87,7 @@ type TrainingJobRequest struct {
 	DatasetID       string                   `json:"dataset_id" minLength:"1"`
 	DatasetVersion  int                      `json:"dataset_version" minimum:"1"`
 	ModelName       string                   `json:"model_name" minLength:"1" maxLength:"128" doc:"The name to register the trained model under (lower-case letters, digits, '.', '_', '-'). An existing registration of that name is replaced on success."`
-	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters,omitempty" doc:"Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 16, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, patience 3 (-1: never stop early)."`
+	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters,omitempty" doc:"Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 32, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, weighting l2 (mean: weights that sum to 1), patience 3 (-1: never stop early), schedule cosine (constant: no decay). fine_tune_onnx takes only epochs, learning_rate, batch_size, seed, patience and schedule: the rest are the base model's."`
 }
 
 // Error is a request the manager refuses: Status is the HTTP status and

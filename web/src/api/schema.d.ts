@@ -1312,6 +1312,8 @@ export interface components {
             schedule?: "cosine" | "constant";
             /** Format: int64 */
             seed?: number;
+            /** @enum {string} */
+            weighting?: "l2" | "mean";
         };
         InvokeInputBody: {
             /** @description The module's config, checked against its config schema. */
@@ -1875,7 +1877,7 @@ export interface components {
             dataset_id: string;
             /** Format: int64 */
             dataset_version: number;
-            /** @description Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 16, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, patience 3 (-1: never stop early). */
+            /** @description Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 32, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, weighting l2 (mean: weights that sum to 1), patience 3 (-1: never stop early), schedule cosine (constant: no decay). fine_tune_onnx takes only epochs, learning_rate, batch_size, seed, patience and schedule: the rest are the base model's. */
             hyperparameters?: components["schemas"]["Hyperparameters"];
             /** @description The name to register the trained model under (lower-case letters, digits, '.', '_', '-'). An existing registration of that name is replaced on success. */
             model_name: string;
