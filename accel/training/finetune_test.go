@@ -131,17 +131,7 @@ func TestFineTuneResumeGivesSameWeights(t *testing.T) {
 	t.Parallel()
 	base := trainBase(t, trainingtest.Synthetic(60, 99))
 	spec := fineTuneSpec(t, base, 200)
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err := training.Train(ctx, spec, func(ev training.Epoch) {
-		if ev.Epoch == 1 {
-			cancel()
-		}
-	})
-	require.ErrorIs(t, err, training.ErrCancelled)
-	var resumed []int
-	res, err := training.Train(context.Background(), spec, func(ev training.Epoch) { resumed = append(resumed, ev.Epoch) })
-	require.NoError(t, err)
-	require.Equal(t, []int{2, 3}, resumed)
+	res := cancelAndResume(t, spec)
 
 	straight := fineTuneSpec(t, base, 200)
 	want, err := training.Train(context.Background(), straight, nil)

@@ -100,17 +100,7 @@ func TestResumeAfterCancel(t *testing.T) {
 	spec := syntheticSpec(t, 300)
 	spec.Hyperparameters.Epochs = 3
 	spec.Hyperparameters.Patience = -1
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err := training.Train(ctx, spec, func(ev training.Epoch) {
-		if ev.Epoch == 1 {
-			cancel()
-		}
-	})
-	require.ErrorIs(t, err, training.ErrCancelled)
-	var resumed []int
-	res, err := training.Train(context.Background(), spec, func(ev training.Epoch) { resumed = append(resumed, ev.Epoch) })
-	require.NoError(t, err)
-	require.Equal(t, []int{2, 3}, resumed)
+	res := cancelAndResume(t, spec)
 	require.Equal(t, 3, res.EpochsRun)
 
 	straight := syntheticSpec(t, 300)
@@ -153,4 +143,22 @@ func runONNXRuntime(t *testing.T, jobDir string, h trainjob.Hyperparameters, tex
 	probs, err := oip.Values[float32](outs[0])
 	require.NoError(t, err)
 	return probs, outs
+}
+
+// cancelAndResume runs a 3-epoch job, cancels it after its first epoch,
+// runs it again on the same folder and checks that it resumed at epoch 2.
+func cancelAndResume(t *testing.T, spec training.Spec) *training.JobResult {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := training.Train(ctx, spec, func(ev training.Epoch) {
+		if ev.Epoch == 1 {
+			cancel()
+		}
+	})
+	require.ErrorIs(t, err, training.ErrCancelled)
+	var resumed []int
+	res, err := training.Train(context.Background(), spec, func(ev training.Epoch) { resumed = append(resumed, ev.Epoch) })
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 3}, resumed)
+	return res
 }
