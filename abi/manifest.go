@@ -48,8 +48,10 @@ type Capabilities struct {
 }
 
 // Accel requests local AI models by the names they are registered under
-// (GET /v1/models). A module may load a model through the tensor ABI
-// (ABI.md §8) only if its grant lists it.
+// (GET /v1/models), or by patterns of names ('*' for any run of
+// characters: classifier-*, models.go). A module may load a model through
+// the tensor ABI (ABI.md §8) only if its grant lists it or a pattern that
+// matches it.
 type Accel struct {
 	Models []string `json:"models"`
 }
@@ -234,8 +236,8 @@ func (c *Capabilities) Validate(prefix string) error {
 			return fieldErr(prefix+".accel.models", "has %d entries; the limit is %d", len(c.Accel.Models), maxListEntries)
 		}
 		for i, name := range c.Accel.Models {
-			if !ValidModelName(name) {
-				return fieldErr(fmt.Sprintf("%s.accel.models[%d]", prefix, i), "%q is not a valid model name: use 1-128 lower-case letters, digits, '.', '_' or '-', not ending in .onnx", name)
+			if !ValidModelPattern(name) {
+				return fieldErr(fmt.Sprintf("%s.accel.models[%d]", prefix, i), "%q is not a valid model name or pattern: use 1-128 lower-case letters, digits, '.', '_' or '-', not ending in .onnx, with '*' for any run of them (classifier-*, or * for every model)", name)
 			}
 			if slices.Contains(c.Accel.Models[:i], name) {
 				return fieldErr(fmt.Sprintf("%s.accel.models[%d]", prefix, i), "%q is listed twice", name)

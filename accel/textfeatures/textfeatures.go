@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strings"
 	"unicode"
@@ -51,7 +52,21 @@ type Config struct {
 	// MaxFeatures is the most distinct features kept per text (the most
 	// frequent ones).
 	MaxFeatures int `json:"max_features"`
+	// Weighting is how a kept feature's count becomes its weight:
+	// WeightMean ("" or "mean", what models trained before this field
+	// existed use) divides by the text's total, so the weights sum to 1
+	// and the model averages; WeightL2 divides by the counts' Euclidean
+	// norm, so a longer text carries more evidence (the sum of its weights
+	// grows with the square root of its distinct features), as in the
+	// usual tf vectors of linear text classifiers.
+	Weighting string `json:"weighting,omitempty"`
 }
+
+// Weightings.
+const (
+	WeightMean = "mean"
+	WeightL2   = "l2"
+)
 
 // DefaultConfig is the configuration the trainer uses unless told
 // otherwise: single words, at most 512 per text (trainjob explains why).
@@ -73,11 +88,14 @@ func (c Config) Validate() error {
 	if c.MaxFeatures < 1 || c.MaxFeatures > MaxMaxFeatures {
 		return fmt.Errorf("max_features must be between 1 and %d, not %d", MaxMaxFeatures, c.MaxFeatures)
 	}
+	if c.Weighting != "" && c.Weighting != WeightMean && c.Weighting != WeightL2 {
+		return fmt.Errorf("weighting must be %q or %q, not %q", WeightMean, WeightL2, c.Weighting)
+	}
 	return nil
 }
 
 // Features is one text's bag: distinct ids in increasing order and their
-// weights, which sum to 1 (an empty text has none).
+// weights, which sum to 1 under WeightMean (an empty text has none).
 type Features struct {
 	IDs     []int64
 	Weights []float32
@@ -168,11 +186,22 @@ func (c Config) Featurise(text string) Features {
 		ids = ids[:c.MaxFeatures]
 	}
 	slices.Sort(ids)
+	f := Features{IDs: ids, Weights: make([]float32, len(ids))}
+	if c.Weighting == WeightL2 {
+		norm := 0.0
+		for _, id := range ids {
+			norm += float64(counts[id]) * float64(counts[id])
+		}
+		norm = math.Sqrt(norm)
+		for i, id := range ids {
+			f.Weights[i] = float32(float64(counts[id]) / norm)
+		}
+		return f
+	}
 	total := 0
 	for _, id := range ids {
 		total += counts[id]
 	}
-	f := Features{IDs: ids, Weights: make([]float32, len(ids))}
 	for i, id := range ids {
 		f.Weights[i] = float32(counts[id]) / float32(total)
 	}

@@ -119,3 +119,22 @@ func FuzzFeaturise(f *testing.F) {
 		}
 	})
 }
+
+// l2 weighting: the same ids as mean, the weights proportional to the
+// counts with unit Euclidean norm; mean's sum to 1.
+func TestWeightings(t *testing.T) {
+	t.Parallel()
+	text := "spam spam spam eggs ham"
+	mean := textfeatures.Config{WordNgrams: 1, MaxFeatures: 16}.Featurise(text)
+	l2 := textfeatures.Config{WordNgrams: 1, MaxFeatures: 16, Weighting: textfeatures.WeightL2}.Featurise(text)
+	require.Equal(t, mean.IDs, l2.IDs)
+	var sum, norm float64
+	for i := range mean.IDs {
+		sum += float64(mean.Weights[i])
+		norm += float64(l2.Weights[i]) * float64(l2.Weights[i])
+		require.InDelta(t, mean.Weights[i]/mean.Weights[0], l2.Weights[i]/l2.Weights[0], 1e-6)
+	}
+	require.InDelta(t, 1, sum, 1e-6)
+	require.InDelta(t, 1, norm, 1e-6)
+	require.ErrorContains(t, textfeatures.Config{WordNgrams: 1, MaxFeatures: 16, Weighting: "tfidf"}.Validate(), "weighting must be")
+}

@@ -19,8 +19,13 @@ import (
 //	         logits         FP32  [batch, classes]
 //	         model_info     UINT8 [n]                ModelInfo as JSON
 //
-// The graph is Mod(ids, buckets) → Gather(table) → × weights → ReduceSum
-// over features → MatMul + bias → Softmax: the GoMLX model's operators.
+// The graph is ids mod buckets → Gather(table) → weights × embeddings
+// (a batched MatMul, [batch, 1, features] × [batch, features, dim]) →
+// MatMul + bias → Softmax: the GoMLX model's computation. It uses only
+// operators that onnx-gomlx converts back into GoMLX (no Mod, no
+// ReduceSum), so that task fine_tune_onnx can train an exported model
+// again (finetune.go): the modulo is ids − (ids ÷ buckets) × buckets,
+// exact for the non-negative ids the featuriser makes.
 const (
 	InputIDs           = "ids"
 	InputWeights       = "weights"
@@ -83,16 +88,17 @@ func ClassifierONNX(table, head, bias []float32, buckets, dim, classes int, info
 			onnxbuild.Floats("table", []int64{int64(buckets), int64(dim)}, table),
 			onnxbuild.Floats("head_weights", []int64{int64(dim), int64(classes)}, head),
 			onnxbuild.Floats("head_bias", []int64{int64(classes)}, bias),
-			onnxbuild.Int64s("axis_last", []int64{1}, 2),
 			onnxbuild.Int64s("axis_features", []int64{1}, 1),
 			{Name: "info", Type: onnxbuild.Uint8, Dims: []int64{int64(len(info))}, Raw: info},
 		},
 		Nodes: []onnxbuild.Node{
-			{Op: "Mod", Inputs: []string{InputIDs, "buckets"}, Outputs: []string{"bucket_ids"}},
+			{Op: "Div", Inputs: []string{InputIDs, "buckets"}, Outputs: []string{"quotient"}},
+			{Op: "Mul", Inputs: []string{"quotient", "buckets"}, Outputs: []string{"floor_multiple"}},
+			{Op: "Sub", Inputs: []string{InputIDs, "floor_multiple"}, Outputs: []string{"bucket_ids"}},
 			{Op: "Gather", Inputs: []string{"table", "bucket_ids"}, Outputs: []string{"embeddings"}, Attrs: []onnxbuild.Attr{onnxbuild.AttrInt("axis", 0)}},
-			{Op: "Unsqueeze", Inputs: []string{InputWeights, "axis_last"}, Outputs: []string{"weights_3d"}},
-			{Op: "Mul", Inputs: []string{"embeddings", "weights_3d"}, Outputs: []string{"weighted"}},
-			{Op: "ReduceSum", Inputs: []string{"weighted", "axis_features"}, Outputs: []string{"bag"}, Attrs: []onnxbuild.Attr{onnxbuild.AttrInt("keepdims", 0)}},
+			{Op: "Unsqueeze", Inputs: []string{InputWeights, "axis_features"}, Outputs: []string{"weights_row"}},
+			{Op: "MatMul", Inputs: []string{"weights_row", "embeddings"}, Outputs: []string{"bag_row"}},
+			{Op: "Squeeze", Inputs: []string{"bag_row", "axis_features"}, Outputs: []string{"bag"}},
 			{Op: "MatMul", Inputs: []string{"bag", "head_weights"}, Outputs: []string{"projected"}},
 			{Op: "Add", Inputs: []string{"projected", "head_bias"}, Outputs: []string{OutputLogits}},
 			{Op: "Softmax", Inputs: []string{OutputLogits}, Outputs: []string{OutputProbablities}, Attrs: []onnxbuild.Attr{onnxbuild.AttrInt("axis", -1)}},

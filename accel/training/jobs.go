@@ -67,6 +67,9 @@ func (j *Jobs) Start(id string, spec trainjob.Spec) (trainjob.Status, error) {
 	if spec.OutputDir == "" || spec.TrainPath == "" || spec.ValidationPath == "" {
 		return trainjob.Status{}, &trainjob.FieldError{Field: "spec", Message: "train_path, validation_path and output_dir are required"}
 	}
+	if spec.Task == TaskFineTuneONNX && spec.BaseModelPath == "" {
+		return trainjob.Status{}, &trainjob.FieldError{Field: "spec", Message: "base_model_path is required for task " + TaskFineTuneONNX}
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if jb, ok := j.jobs[id]; ok && (!trainjob.Terminal(jb.status.State) || jb.status.State == trainjob.StateSucceeded) {

@@ -79,14 +79,18 @@ func Predict(dir string, texts []string) ([][]float32, error) {
 	m.ctx.In(scopeHead).VariableWithValue(varHeadWeights, tensors.FromFlatDataAndDimensions(values[sizes[0]:sizes[0]+sizes[1]], h.EmbeddingDim, bi.Classes))
 	m.ctx.In(scopeHead).VariableWithValue(varHeadBias, tensors.FromFlatDataAndDimensions(values[sizes[0]+sizes[1]:], bi.Classes))
 
+	return m.probabilities(featurise(texts, ModelInfo{Buckets: h.Buckets, Features: h.Features()}))
+}
+
+// featurise encodes texts for a model as training does (no labels).
+func featurise(texts []string, info ModelInfo) encoded {
 	enc := encoded{bags: make([]textfeatures.Features, len(texts)), labels: make([]int32, len(texts))}
-	cfg := h.Features()
 	for i, t := range texts {
-		f := cfg.Featurise(t)
+		f := info.Features.Featurise(t)
 		for j := range f.IDs {
-			f.IDs[j] %= int64(h.Buckets)
+			f.IDs[j] %= int64(info.Buckets)
 		}
 		enc.bags[i] = f
 	}
-	return m.probabilities(enc)
+	return enc
 }

@@ -38,6 +38,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/gomlx/onnx-gomlx/onnx"
+
 	"github.com/millrace/millrace/accel/trainjob"
 )
 
@@ -50,8 +52,11 @@ type (
 	Hyperparameters = trainjob.Hyperparameters
 )
 
-// TaskTextClassification is the task this package trains.
-const TaskTextClassification = trainjob.TaskTextClassification
+// The tasks this package trains.
+const (
+	TaskTextClassification = trainjob.TaskTextClassification
+	TaskFineTuneONNX       = trainjob.TaskFineTuneONNX
+)
 
 // Checkpoint parameters: progress saved with the weights, so both come
 // back together.
@@ -85,11 +90,7 @@ var backend = sync.OnceValues(func() (backends.Backend, error) { return simplego
 // checkpoint in spec.OutputDir if there is one. onEvent, if set, is called
 // after each epoch's checkpoint is written.
 func Train(ctx context.Context, spec Spec, onEvent func(Epoch)) (*JobResult, error) {
-	if spec.Task != TaskTextClassification {
-		return nil, fmt.Errorf("task %q is not supported: use %q", spec.Task, TaskTextClassification)
-	}
-	h := spec.Hyperparameters.Defaults()
-	if ferr := h.Validate(); ferr != nil {
+	if ferr := trainjob.ValidateSpec(spec); ferr != nil {
 		return nil, ferr
 	}
 	if r, err := ReadResult(spec.OutputDir); err == nil {
@@ -115,34 +116,50 @@ func Train(ctx context.Context, spec Spec, onEvent func(Epoch)) (*JobResult, err
 	if len(labels) < 2 || len(labels) > maxLabelsPerJob {
 		return nil, fmt.Errorf("a classifier needs between 2 and %d labels, not %d", maxLabelsPerJob, len(labels))
 	}
-	fcfg := h.Features()
-	trainEnc, err := encode(train, labels, fcfg, h.Buckets)
-	if err != nil {
-		return nil, fmt.Errorf("train split: %w", err)
-	}
-	valEnc, err := encode(val, labels, fcfg, h.Buckets)
-	if err != nil {
-		return nil, fmt.Errorf("validation split: %w", err)
-	}
 	if err := os.MkdirAll(spec.OutputDir, 0o755); err != nil {
 		return nil, err
 	}
-
 	b, err := backend()
 	if err != nil {
 		return nil, err
 	}
-	m := newModel(b, h, len(labels))
-	ckpt, err := checkpoints.Build(m.ctx).Dir(filepath.Join(spec.OutputDir, checkpointDir)).Keep(2).Done()
+	var m *model
+	h := spec.Hyperparameters.Defaults()
+	if spec.Task == TaskFineTuneONNX {
+		// The base model fixes the featuriser and the labels' order.
+		if m, err = newONNXModel(b, spec, labels); err != nil {
+			return nil, err
+		}
+		h, labels = m.h, m.info.Labels
+	} else {
+		m = newModel(b, h, len(labels))
+		m.info = ModelInfo{Task: spec.Task, Labels: labels, Buckets: h.Buckets, Features: h.Features()}
+	}
+	return m.run(ctx, spec, train, val, onEvent)
+}
+
+// run trains m on the splits, epoch after epoch, from its checkpoint.
+func (m *model) run(ctx context.Context, spec Spec, train, val []Example, onEvent func(Epoch)) (*JobResult, error) {
+	h, labels := m.h, m.info.Labels
+	fcfg := m.info.Features
+	trainEnc, err := encode(train, labels, fcfg, m.info.Buckets)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, fmt.Errorf("train split: %w", err)
+	}
+	valEnc, err := encode(val, labels, fcfg, m.info.Buckets)
+	if err != nil {
+		return nil, fmt.Errorf("validation split: %w", err)
+	}
+
+	ckpt, err := m.checkpoint(spec.OutputDir)
+	if err != nil {
+		return nil, err
 	}
 	epoch := mlctx.GetParamOr(m.ctx, paramEpoch, 0)
 	bestAcc := mlctx.GetParamOr(m.ctx, paramBestAcc, -1.0)
 	bestEpoch := mlctx.GetParamOr(m.ctx, paramBestEpoch, 0)
 	badEpochs := mlctx.GetParamOr(m.ctx, paramBadEpochs, 0)
 	lastLoss := mlctx.GetParamOr(m.ctx, paramLastLoss, math.NaN())
-	info := ModelInfo{Task: spec.Task, Labels: labels, Buckets: h.Buckets, Features: fcfg}
 	stoppedEarly := false
 	var examplesPerSecond float64
 
@@ -152,7 +169,7 @@ func Train(ctx context.Context, spec Spec, onEvent func(Epoch)) (*JobResult, err
 			break
 		}
 		start := time.Now()
-		loss, err := m.trainEpoch(ctx, trainEnc, h, epoch)
+		loss, err := m.trainEpoch(ctx, trainEnc, epoch)
 		if err != nil {
 			return nil, err
 		}
@@ -165,11 +182,8 @@ func Train(ctx context.Context, spec Spec, onEvent func(Epoch)) (*JobResult, err
 		best := acc > bestAcc
 		if best {
 			bestAcc, bestEpoch, badEpochs = acc, epoch, 0
-			if err := m.exportONNX(filepath.Join(spec.OutputDir, modelFile), info); err != nil {
+			if err := m.export(spec.OutputDir); err != nil {
 				return nil, fmt.Errorf("export: %w", err)
-			}
-			if err := m.saveBest(spec.OutputDir, info); err != nil {
-				return nil, err
 			}
 		} else {
 			badEpochs++
@@ -198,7 +212,7 @@ func Train(ctx context.Context, spec Spec, onEvent func(Epoch)) (*JobResult, err
 		stoppedEarly = true
 	}
 	r := &JobResult{
-		Task: spec.Task, ModelPath: filepath.Join(spec.OutputDir, modelFile), Labels: labels, Hyperparameters: h,
+		Task: spec.Task, ModelPath: filepath.Join(spec.OutputDir, modelFile), Labels: labels, Hyperparameters: h, BaseModel: spec.BaseModel,
 		EpochsRun: epoch, BestEpoch: bestEpoch, ValidationAccuracy: bestAcc, TrainLoss: lastLoss,
 		StoppedEarly: stoppedEarly, TrainExamples: len(train), ValidationExamples: len(val),
 		ExamplesPerSecond: examplesPerSecond,
@@ -284,14 +298,51 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // model is the classifier's GoMLX side: its variables in ctx and the
-// compiled train and predict steps.
+// compiled train and predict steps. Both tasks use it: text_classification
+// builds its graph here (logits), fine_tune_onnx from an imported ONNX
+// model (finetune.go); they differ in how the model is exported.
 type model struct {
 	backend backends.Backend
 	ctx     *mlctx.Context
 	h       Hyperparameters
+	info    ModelInfo
 	classes int
+	// width is the features per row of a batch; wideIDs feeds ids as
+	// INT64 (an imported ONNX model's input type) rather than INT32.
+	width   int
+	wideIDs bool
 	step    *mlctx.Exec
 	predict *mlctx.Exec
+	// base is the imported ONNX model (fine_tune_onnx), nil otherwise.
+	base *onnx.Model
+}
+
+// checkpoint loads the job folder's checkpoint into m's context, if there
+// is one, and returns the handler that saves the next.
+func (m *model) checkpoint(dir string) (*checkpoints.Handler, error) {
+	ckpt, err := checkpoints.Build(m.ctx).Dir(filepath.Join(dir, checkpointDir)).Keep(2).Done()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if m.base != nil {
+		if err := m.importVariables(); err != nil {
+			return nil, err
+		}
+	}
+	return ckpt, nil
+}
+
+// export writes the model as it is now to dir/model.onnx: an imported
+// model with its initializers replaced by the trained values, else the
+// classifier's own graph (and its weights for Predict).
+func (m *model) export(dir string) error {
+	if m.base != nil {
+		return m.exportBase(filepath.Join(dir, modelFile))
+	}
+	if err := m.exportONNX(filepath.Join(dir, modelFile), m.info); err != nil {
+		return err
+	}
+	return m.saveBest(dir, m.info)
 }
 
 func newModel(b backends.Backend, h Hyperparameters, classes int) *model {
@@ -300,7 +351,7 @@ func newModel(b backends.Backend, h Hyperparameters, classes int) *model {
 	ctx := mlctx.New().Checked(false)
 	ctx.SetParam(initializers.ParamInitialSeed, h.Seed)
 	ctx.SetParam(optimizers.ParamLearningRate, h.LearningRate)
-	m := &model{backend: b, ctx: ctx, h: h, classes: classes}
+	m := &model{backend: b, ctx: ctx, h: h, classes: classes, width: h.MaxFeatures}
 	opt := optimizers.Adam().LearningRate(h.LearningRate).Done()
 	m.step = mlctx.MustNewExec(b, ctx, func(ctx *mlctx.Context, ids, weights, labels, mask *Node) *Node {
 		g := ids.Graph()
@@ -341,22 +392,29 @@ func maskedCrossEntropy(logits, labels, mask *Node) *Node {
 	return Div(ReduceAllSum(Mul(ce, mask)), Max(ReduceAllSum(mask), OnesLike(ReduceAllSum(mask))))
 }
 
-// batchTensors lays rows out at the fixed width MaxFeatures.
+// batchTensors lays rows out at the fixed width m.width.
 func (m *model) batchTensors(enc encoded, rows []int, size int) (ids, weights, labels, mask *tensors.Tensor) {
-	width := m.h.MaxFeatures
-	idv := make([]int32, size*width)
+	width := m.width
+	idv := make([]int64, size*width)
 	wv := make([]float32, size*width)
 	lv := make([]int32, size)
 	mv := make([]float32, size)
 	for r, i := range rows {
-		for j, id := range enc.bags[i].IDs {
-			idv[r*width+j] = int32(id)
-		}
+		copy(idv[r*width:], enc.bags[i].IDs)
 		copy(wv[r*width:], enc.bags[i].Weights)
 		lv[r] = enc.labels[i]
 		mv[r] = 1
 	}
-	return tensors.FromFlatDataAndDimensions(idv, size, width),
+	if m.wideIDs {
+		ids = tensors.FromFlatDataAndDimensions(idv, size, width)
+	} else {
+		narrow := make([]int32, len(idv))
+		for i, id := range idv {
+			narrow[i] = int32(id) // below buckets (encode reduced them)
+		}
+		ids = tensors.FromFlatDataAndDimensions(narrow, size, width)
+	}
+	return ids,
 		tensors.FromFlatDataAndDimensions(wv, size, width),
 		tensors.FromFlatDataAndDimensions(lv, size),
 		tensors.FromFlatDataAndDimensions(mv, size)
@@ -365,7 +423,11 @@ func (m *model) batchTensors(enc encoded, rows []int, size int) (ids, weights, l
 // trainEpoch runs one pass over the train split in an order fixed by the
 // seed and the epoch (so a resumed epoch repeats the same order) and
 // returns the mean training loss.
-func (m *model) trainEpoch(ctx context.Context, enc encoded, h Hyperparameters, epoch int) (float64, error) {
+func (m *model) trainEpoch(ctx context.Context, enc encoded, epoch int) (float64, error) {
+	h := m.h
+	// Adam reads its rate from this variable (created with the step's
+	// graph, or here before the first step); the schedule sets it per epoch.
+	optimizers.LearningRateVarWithValue(m.ctx, dtypes.Float32, h.LearningRate).SetValue(tensors.FromScalar(float32(h.LearningRateAt(epoch))))
 	order := rand.New(rand.NewPCG(uint64(h.Seed), uint64(epoch))).Perm(len(enc.labels))
 	var sum float64
 	for start := 0; start < len(order); start += h.BatchSize {

@@ -72,28 +72,7 @@ func TestTrainAndExportAgreeWithONNXRuntime(t *testing.T) {
 	native, err := training.Predict(spec.OutputDir, texts)
 	require.NoError(t, err)
 
-	m := sessions.New(modeldir.New(filepath.Dir(res.ModelPath)), sessions.Config{LibraryPath: testenv.LibraryPath(t)})
-	t.Cleanup(m.Close)
-	// modeldir wants DIR/NAME.onnx or DIR/NAME/model.onnx: the job folder
-	// holds model.onnx, so its parent serves it under the folder's name.
-	m = sessions.New(modeldir.New(filepath.Dir(spec.OutputDir)), sessions.Config{LibraryPath: testenv.LibraryPath(t)})
-	t.Cleanup(m.Close)
-	s, err := m.Acquire(context.Background(), filepath.Base(spec.OutputDir))
-	require.NoError(t, err)
-	defer s.Release()
-
-	batch, err := res.Hyperparameters.Features().NewBatch(texts)
-	require.NoError(t, err)
-	shape := []int64{int64(batch.Rows), int64(batch.Width)}
-	ins, err := s.Metadata().CheckInputs([]oip.Tensor{
-		oip.NewTensor(training.InputIDs, shape, batch.IDs),
-		oip.NewTensor(training.InputWeights, shape, batch.Weights),
-	})
-	require.NoError(t, err)
-	outs, err := s.Run(ins)
-	require.NoError(t, err)
-	probs, err := oip.Values[float32](outs[0])
-	require.NoError(t, err)
+	probs, outs := runONNXRuntime(t, spec.OutputDir, res.Hyperparameters, texts)
 	require.Len(t, probs, len(texts)*len(res.Labels))
 	for i := range texts {
 		for k := range res.Labels {
@@ -109,7 +88,7 @@ func TestTrainAndExportAgreeWithONNXRuntime(t *testing.T) {
 	require.NoError(t, err)
 	var mi training.ModelInfo
 	require.NoError(t, json.Unmarshal(info, &mi))
-	require.Equal(t, training.ModelInfo{Task: training.TaskTextClassification, Labels: res.Labels, Buckets: 1 << 12, Features: textfeatures.Config{WordNgrams: 1, MaxFeatures: 128}}, mi)
+	require.Equal(t, training.ModelInfo{Task: training.TaskTextClassification, Labels: res.Labels, Buckets: 1 << 12, Features: textfeatures.Config{WordNgrams: 1, MaxFeatures: 128, Weighting: textfeatures.WeightL2}}, mi)
 }
 
 // TestResumeAfterCancel stops a job after its first epoch and runs it
@@ -121,17 +100,7 @@ func TestResumeAfterCancel(t *testing.T) {
 	spec := syntheticSpec(t, 300)
 	spec.Hyperparameters.Epochs = 3
 	spec.Hyperparameters.Patience = -1
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err := training.Train(ctx, spec, func(ev training.Epoch) {
-		if ev.Epoch == 1 {
-			cancel()
-		}
-	})
-	require.ErrorIs(t, err, training.ErrCancelled)
-	var resumed []int
-	res, err := training.Train(context.Background(), spec, func(ev training.Epoch) { resumed = append(resumed, ev.Epoch) })
-	require.NoError(t, err)
-	require.Equal(t, []int{2, 3}, resumed)
+	res := cancelAndResume(t, spec)
 	require.Equal(t, 3, res.EpochsRun)
 
 	straight := syntheticSpec(t, 300)
@@ -147,4 +116,49 @@ func TestResumeAfterCancel(t *testing.T) {
 	require.Equal(t, res, again)
 	_, err = os.Stat(filepath.Join(spec.OutputDir, "model.onnx"))
 	require.NoError(t, err)
+}
+
+// runONNXRuntime runs the model.onnx of the job folder jobDir in the real
+// ONNX Runtime on texts, featurised as h says, and returns its
+// probabilities (row-major) and all its outputs.
+func runONNXRuntime(t *testing.T, jobDir string, h trainjob.Hyperparameters, texts []string) ([]float32, []oip.Tensor) {
+	t.Helper()
+	// modeldir wants DIR/NAME.onnx or DIR/NAME/model.onnx: the job folder
+	// holds model.onnx, so its parent serves it under the folder's name.
+	m := sessions.New(modeldir.New(filepath.Dir(jobDir)), sessions.Config{LibraryPath: testenv.LibraryPath(t)})
+	t.Cleanup(m.Close)
+	s, err := m.Acquire(context.Background(), filepath.Base(jobDir))
+	require.NoError(t, err)
+	defer s.Release()
+	batch, err := h.Features().NewBatch(texts)
+	require.NoError(t, err)
+	shape := []int64{int64(batch.Rows), int64(batch.Width)}
+	ins, err := s.Metadata().CheckInputs([]oip.Tensor{
+		oip.NewTensor(training.InputIDs, shape, batch.IDs),
+		oip.NewTensor(training.InputWeights, shape, batch.Weights),
+	})
+	require.NoError(t, err)
+	outs, err := s.Run(ins)
+	require.NoError(t, err)
+	probs, err := oip.Values[float32](outs[0])
+	require.NoError(t, err)
+	return probs, outs
+}
+
+// cancelAndResume runs a 3-epoch job, cancels it after its first epoch,
+// runs it again on the same folder and checks that it resumed at epoch 2.
+func cancelAndResume(t *testing.T, spec training.Spec) *training.JobResult {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := training.Train(ctx, spec, func(ev training.Epoch) {
+		if ev.Epoch == 1 {
+			cancel()
+		}
+	})
+	require.ErrorIs(t, err, training.ErrCancelled)
+	var resumed []int
+	res, err := training.Train(context.Background(), spec, func(ev training.Epoch) { resumed = append(resumed, ev.Epoch) })
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 3}, resumed)
+	return res
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/millrace/millrace/accel/textfeatures"
 	"github.com/millrace/millrace/accel/trainjob"
 )
 
@@ -70,4 +71,37 @@ func FuzzStartRequest(f *testing.F) {
 			t.Fatalf("accepted an invalid featuriser %+v", h.Features())
 		}
 	})
+}
+
+func TestScheduleAndFineTuneFields(t *testing.T) {
+	t.Parallel()
+	h := trainjob.Hyperparameters{Epochs: 4, LearningRate: 0.1}.Defaults()
+	require.Equal(t, trainjob.ScheduleCosine, h.Schedule)
+	require.InDelta(t, 0.1, h.LearningRateAt(0), 1e-12)
+	require.InDelta(t, 0.05, h.LearningRateAt(2), 1e-12)
+	require.Less(t, h.LearningRateAt(3), h.LearningRateAt(2))
+	h.Schedule = trainjob.ScheduleConstant
+	require.InDelta(t, 0.1, h.LearningRateAt(3), 1e-12)
+	h.Schedule = "step"
+	require.Equal(t, "schedule", h.Validate().Field)
+
+	require.Nil(t, trainjob.Hyperparameters{Epochs: 3, LearningRate: 0.01, Patience: -1}.CheckFineTune())
+	for field, h := range map[string]trainjob.Hyperparameters{
+		"buckets": {Buckets: 16}, "max_features": {MaxFeatures: 8}, "weighting": {Weighting: "mean"}, "embedding_dim": {EmbeddingDim: 8},
+	} {
+		require.Equal(t, field, h.CheckFineTune().Field)
+	}
+	info := trainjob.ModelInfo{Task: trainjob.TaskTextClassification, Labels: []string{"a", "b"}, Buckets: 64,
+		Features: textfeatures.Config{WordNgrams: 2, MaxFeatures: 32}}
+	got := trainjob.Hyperparameters{Epochs: 2}.ForBase(info)
+	require.Equal(t, 2, got.Epochs)
+	require.Equal(t, 64, got.Buckets)
+	require.Equal(t, 2, got.Ngrams)
+	require.Equal(t, 32, got.MaxFeatures)
+	require.Equal(t, textfeatures.WeightMean, got.Weighting, "a model from before weightings averages")
+	require.Equal(t, 0, got.EmbeddingDim)
+
+	require.NoError(t, trainjob.CheckLabels([]string{"ham", "spam"}, []string{"spam", "ham"}))
+	require.ErrorContains(t, trainjob.CheckLabels([]string{"ham", "spam"}, []string{"a", "b", "c"}), "the number of classes must match")
+	require.ErrorContains(t, trainjob.CheckLabels([]string{"ham", "spam"}, []string{"ham", "eggs"}), "must be the same labels")
 }

@@ -39,8 +39,9 @@ type input struct {
 }
 
 type config struct {
-	// Model is the registered model to use; it must be in the module's
-	// grant (capabilities.accel.models).
+	// Model is the registered model to use; the module's grant
+	// (capabilities.accel.models, *classifier* as requested) must cover
+	// it, or the host refuses to load it.
 	Model string `json:"model"`
 }
 

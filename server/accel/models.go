@@ -84,6 +84,7 @@ type Lineage struct {
 	DatasetID       string                   `json:"dataset_id"`
 	DatasetVersion  int                      `json:"dataset_version"`
 	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters"`
+	BaseModel       *trainjob.BaseModel      `json:"base_model,omitempty" doc:"fine_tune_onnx: the model it was fine-tuned from, and that model's version then."`
 	Metrics         trainjob.JobResult       `json:"metrics" doc:"The best epoch's validation accuracy, the training loss, epochs run, examples and labels."`
 	TrainedAt       *time.Time               `json:"trained_at,omitempty"`
 }
@@ -103,9 +104,15 @@ func (m *Models) lineage(ctx context.Context, rec store.Model) *Lineage {
 			continue
 		}
 		l := &Lineage{JobID: j.ID, Task: j.Task, DatasetID: j.DatasetID, DatasetVersion: j.DatasetVersion, TrainedAt: j.FinishedAt}
-		if json.Unmarshal(j.Hyperparameters, &l.Hyperparameters) != nil || json.Unmarshal(j.Result, &l.Metrics) != nil {
+		// The column holds the hyperparameters and, for a fine-tuned
+		// model, its base model (server/training's settings).
+		var base struct {
+			BaseModel *trainjob.BaseModel `json:"base_model"`
+		}
+		if json.Unmarshal(j.Hyperparameters, &l.Hyperparameters) != nil || json.Unmarshal(j.Hyperparameters, &base) != nil || json.Unmarshal(j.Result, &l.Metrics) != nil {
 			return nil
 		}
+		l.BaseModel = base.BaseModel
 		l.Metrics.ModelPath = ""
 		return l
 	}

@@ -560,8 +560,12 @@ func checkGrant(m *abi.Manifest, g *sandbox.Grant) error {
 	}
 	if g.Capabilities.Accel != nil {
 		for i, name := range g.Capabilities.Accel.Models {
-			if req.Accel == nil || !slices.Contains(req.Accel.Models, name) {
-				return errorf(KindInvalid, fmt.Sprintf("capabilities.accel.models[%d]", i), "the manifest does not request model %q", name)
+			if req.Accel == nil || !slices.ContainsFunc(req.Accel.Models, func(q string) bool { return abi.ModelPatternCovers(q, name) }) {
+				var requested []string
+				if req.Accel != nil {
+					requested = req.Accel.Models
+				}
+				return errorf(KindInvalid, fmt.Sprintf("capabilities.accel.models[%d]", i), "the manifest does not request model %q (it requests %q; a grant may list names or patterns those cover)", name, requested)
 			}
 		}
 	}

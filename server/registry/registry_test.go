@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,6 +192,20 @@ func TestGrantsMayNarrowNeverWiden(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.reg.SetGrant(ctx, "nokv", "1.0.0", sandbox.Grant{Capabilities: abi.Capabilities{KV: true}})
 	requireKind(t, err, registry.KindInvalid, "capabilities.kv", "does not request kv")
+
+	// Model grants within a requested pattern: names it matches and
+	// narrower patterns, nothing wider.
+	_, _, err = f.reg.Upload(ctx, testguests.Wasm(t, "noop"), manifest(t, "models", "1.0.0", map[string]any{
+		"capabilities": map[string]any{"accel": map[string]any{"models": []string{"*classifier*", "sdxl"}}}}))
+	require.NoError(t, err)
+	for _, models := range [][]string{{"my-classifier"}, {"spam-classifier-*", "sdxl"}, {"*classifier*"}} {
+		_, err = f.reg.SetGrant(ctx, "models", "1.0.0", sandbox.Grant{Capabilities: abi.Capabilities{Accel: &abi.Accel{Models: models}}})
+		require.NoError(t, err, "%q", models)
+	}
+	for _, models := range [][]string{{"*"}, {"my-model"}, {"sdxl-*"}, {"classifier", "*-model"}} {
+		_, err = f.reg.SetGrant(ctx, "models", "1.0.0", sandbox.Grant{Capabilities: abi.Capabilities{Accel: &abi.Accel{Models: models}}})
+		requireKind(t, err, registry.KindInvalid, fmt.Sprintf("capabilities.accel.models[%d]", len(models)-1), "does not request model")
+	}
 }
 
 func TestInvoke(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -44,13 +43,10 @@ type AccelFiles interface {
 }
 
 // modelGranted reports whether a grant of models covers name: a model it
-// lists, or a part (PIPELINE/PART) of a pipeline it lists.
+// lists or one of its patterns matches, or a part (PIPELINE/PART) of such
+// a pipeline.
 func modelGranted(models []string, name string) bool {
-	if slices.Contains(models, name) {
-		return true
-	}
-	base, part, nested := strings.Cut(name, "/")
-	return nested && part != "" && !strings.Contains(part, "/") && slices.Contains(models, base)
+	return abi.ModelGranted(models, name)
 }
 
 // AccelModel is a loaded model as the tensor ABI sees it.
@@ -148,7 +144,7 @@ func (c *call) nnLoadByName(ctx context.Context, mem Memory, namePtr, nameLen, o
 		if c.initializing {
 			return c.nnFail(fn, abi.NNNotFound, "no model can be loaded during _initialize")
 		}
-		return c.nnFail(fn, abi.NNNotFound, "model %q is not granted to this module (its grant lists %q); an admin grants models with PUT /v1/modules/{id}/versions/{version}/grants", name, list)
+		return c.nnFail(fn, abi.NNNotFound, "model %q is not granted to this module (its grant lists %q: names, or patterns where '*' matches any run of characters); an admin grants models with PUT /v1/modules/{id}/versions/{version}/grants, within what the manifest requests", name, list)
 	}
 	if len(c.nn.graphs) >= maxNNGraphs {
 		return c.nnFail(fn, abi.NNTooLarge, "an invocation may load at most %d graphs", maxNNGraphs)
@@ -513,7 +509,7 @@ func (c *call) nnModelFile(ctx context.Context, mem Memory, namePtr, nameLen, pa
 	}
 	name, path := string(nb), string(pb)
 	granted := c.inv.Grant.Capabilities.Accel
-	if granted == nil || !slices.Contains(granted.Models, name) {
+	if granted == nil || !slices.ContainsFunc(granted.Models, func(g string) bool { return abi.MatchModel(g, name) }) {
 		if c.initializing {
 			return c.nnFail(fn, abi.NNNotFound, "no model file can be read during _initialize")
 		}

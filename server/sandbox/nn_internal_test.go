@@ -75,6 +75,15 @@ func TestModelGranted(t *testing.T) {
 	} {
 		require.Equal(t, want, modelGranted(granted, name), name)
 	}
+	// Patterns: '*' matches within a name, never across the '/' of a part
+	// (the part is granted through its pipeline's name).
+	granted = []string{"*classifier*", "sdxl-*"}
+	for name, want := range map[string]bool{
+		"my-classifier": true, "classifier": true, "spam_classifier.v2": true, "sdxl-base": true, "sdxl-base/unet": true,
+		"my-model": false, "sdxl": false, "classify": false, "x/classifier": false, "sdxl-base/unet/x": false,
+	} {
+		require.Equal(t, want, modelGranted(granted, name), name)
+	}
 }
 
 // model_file copies a granted pipeline's file into the guest, tells the

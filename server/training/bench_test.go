@@ -103,15 +103,14 @@ func BenchmarkClassifyNode(b *testing.B) {
 	if j := waitJob(b, m, job.ID, finished); j.State != trainjob.StateSucceeded {
 		b.Fatalf("job %s: %s", j.State, j.Error)
 	}
+	versions := map[string]string{}
 	for _, id := range []string{"text_classify", "echo"} {
-		if _, _, err := s.reg.Upload(ctx, testguests.Reactor(b, id), testguests.Manifest(b, id)); err != nil {
-			b.Fatal(err)
-		}
-		mv, err := s.reg.Get(ctx, id, "1.0.0")
+		mv, _, err := s.reg.Upload(ctx, testguests.Reactor(b, id), testguests.Manifest(b, id))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.reg.SetGrant(ctx, id, "1.0.0", sandbox.Grant{Capabilities: mv.Manifest.Capabilities}); err != nil {
+		versions[id] = mv.Version
+		if _, err := s.reg.SetGrant(ctx, id, mv.Version, sandbox.Grant{Capabilities: mv.Manifest.Capabilities}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -119,7 +118,7 @@ func BenchmarkClassifyNode(b *testing.B) {
 	for _, id := range []string{"echo", "text_classify"} {
 		b.Run(id, func(b *testing.B) {
 			for b.Loop() {
-				res, _, err := s.reg.Invoke(ctx, registry.InvokeRequest{ModuleID: id, Version: "1.0.0", Input: in})
+				res, _, err := s.reg.Invoke(ctx, registry.InvokeRequest{ModuleID: id, Version: versions[id], Input: in})
 				if err != nil {
 					b.Fatal(err)
 				}

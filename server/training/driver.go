@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/millrace/millrace/accel/client"
@@ -48,14 +49,17 @@ func (m *Manager) run(ctx context.Context, rec store.TrainingJob) {
 		}
 		return
 	}
-	var h trainjob.Hyperparameters
-	if err := json.Unmarshal(rec.Hyperparameters, &h); err != nil {
+	var set settings
+	if err := json.Unmarshal(rec.Hyperparameters, &set); err != nil {
 		m.end(ctx, rec, trainjob.StateFailed, "stored hyperparameters: "+err.Error(), nil)
 		return
 	}
 	spec := trainjob.Spec{
 		Task: rec.Task, TrainPath: ds.TrainPath, ValidationPath: ds.ValidationPath, Labels: ds.Labels,
-		OutputDir: rec.OutputDir, Hyperparameters: h,
+		OutputDir: rec.OutputDir, Hyperparameters: set.Hyperparameters, BaseModel: set.BaseModel,
+	}
+	if rec.Task == trainjob.TaskFineTuneONNX {
+		spec.BaseModelPath = filepath.Join(rec.OutputDir, baseFile)
 	}
 	for ctx.Err() == nil {
 		cl, err := m.accel.Client()
@@ -150,6 +154,9 @@ func (m *Manager) finish(ctx context.Context, rec store.TrainingJob, st *trainjo
 	res := st.Result
 	desc := fmt.Sprintf("%s model trained by job %s on dataset %s version %d: validation accuracy %.4f at epoch %d of %d; labels %v",
 		rec.Task, rec.ID, rec.DatasetID, rec.DatasetVersion, res.ValidationAccuracy, res.BestEpoch, res.EpochsRun, res.Labels)
+	if b := res.BaseModel; b != nil {
+		desc += fmt.Sprintf("; fine-tuned from %s (version %s)", b.Name, b.Version)
+	}
 	if _, _, err := m.models.Register(ctx, rec.ModelName, accel.Registration{Path: rec.OutputDir, Description: desc, Version: rec.ID}); err != nil {
 		if ctx.Err() == nil {
 			m.end(ctx, rec, trainjob.StateFailed, fmt.Sprintf("registering the model as %q: %v", rec.ModelName, err), nil)

@@ -41,9 +41,10 @@ type Accel interface {
 	Remote() bool
 }
 
-// Models registers trained models (accel.Models).
+// Models registers trained models and finds base models (accel.Models).
 type Models interface {
 	Register(ctx context.Context, name string, r accel.Registration) (*accel.Model, bool, error)
+	Get(ctx context.Context, name string) (*accel.Model, error)
 }
 
 // DatasetVersions finds dataset versions (datasets.Datasets).
@@ -64,7 +65,8 @@ type Config struct {
 // TrainingJob is a training job as the API shows it.
 type TrainingJob struct {
 	ID              string                   `json:"id" doc:"tj_ and 12 hex digits."`
-	Task            string                   `json:"task" enum:"text_classification"`
+	Task            string                   `json:"task" enum:"text_classification,fine_tune_onnx"`
+	BaseModel       *trainjob.BaseModel      `json:"base_model,omitempty" doc:"fine_tune_onnx: the registered model the job started from, and its version then."`
 	DatasetID       string                   `json:"dataset_id"`
 	DatasetVersion  int                      `json:"dataset_version"`
 	ModelName       string                   `json:"model_name" doc:"The model registry name the trained model gets on success."`
@@ -80,11 +82,12 @@ type TrainingJob struct {
 
 // TrainingJobRequest is what a client gives to start a job.
 type TrainingJobRequest struct {
-	Task            string                   `json:"task,omitempty" enum:"text_classification" default:"text_classification" doc:"text_classification (the default): a fastText-style classifier (hashed word and character n-gram embeddings, linear head) trained from scratch."`
+	Task            string                   `json:"task,omitempty" enum:"text_classification,fine_tune_onnx" default:"text_classification" doc:"text_classification (the default): a fastText-style classifier (hashed word and character n-gram embeddings, linear head) trained from scratch. fine_tune_onnx: train the weights of a registered ONNX text classifier (base_model) further on the dataset; the graph, featuriser and labels stay the base model's."`
+	BaseModel       string                   `json:"base_model,omitempty" maxLength:"128" doc:"fine_tune_onnx only: the registered model to start from — an ONNX text classifier (inputs ids and weights, outputs logits or probabilities and model_info), such as one a text_classification job trained, whose labels are the dataset's. It is copied into the job when the job is created."`
 	DatasetID       string                   `json:"dataset_id" minLength:"1"`
 	DatasetVersion  int                      `json:"dataset_version" minimum:"1"`
 	ModelName       string                   `json:"model_name" minLength:"1" maxLength:"128" doc:"The name to register the trained model under (lower-case letters, digits, '.', '_', '-'). An existing registration of that name is replaced on success."`
-	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters,omitempty" doc:"Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 16, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, patience 3 (-1: never stop early)."`
+	Hyperparameters trainjob.Hyperparameters `json:"hyperparameters,omitempty" doc:"Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 32, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, weighting l2 (mean: weights that sum to 1), patience 3 (-1: never stop early), schedule cosine (constant: no decay). fine_tune_onnx takes only epochs, learning_rate, batch_size, seed, patience and schedule: the rest are the base model's."`
 }
 
 // Error is a request the manager refuses: Status is the HTTP status and
@@ -177,29 +180,56 @@ func (m *Manager) Create(ctx context.Context, req TrainingJobRequest) (*Training
 	if ferr := trainjob.ValidateSpec(trainjob.Spec{Task: req.Task, Hyperparameters: req.Hyperparameters}); ferr != nil {
 		return nil, &Error{Status: 422, Field: "body." + ferr.Field, Msg: ferr.Message}
 	}
+	fineTune := req.Task == trainjob.TaskFineTuneONNX
+	switch {
+	case fineTune && req.BaseModel == "":
+		return nil, &Error{Status: 422, Field: "body.base_model", Msg: "is required for task fine_tune_onnx: the registered model to fine-tune"}
+	case !fineTune && req.BaseModel != "":
+		return nil, &Error{Status: 422, Field: "body.base_model", Msg: "is only for task fine_tune_onnx (task text_classification trains from scratch)"}
+	}
+	if fineTune {
+		if ferr := req.Hyperparameters.CheckFineTune(); ferr != nil {
+			return nil, &Error{Status: 422, Field: "body.hyperparameters." + ferr.Field, Msg: ferr.Message}
+		}
+	}
 	if !abi.ValidModelName(req.ModelName) {
 		return nil, &Error{Status: 422, Field: "body.model_name", Msg: fmt.Sprintf("%q is not a valid model name: use 1-128 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, not ending in .onnx", req.ModelName)}
 	}
 	if m.accel.Remote() {
 		return nil, &Error{Status: 409, Msg: "training runs on the local accelerator child, which reads the dataset from this server's disk; this server uses a remote accelerator (MILLRACE_ACCEL_URL)"}
 	}
-	if _, err := m.datasets.Version(ctx, req.DatasetID, req.DatasetVersion); err != nil {
+	ds, err := m.datasets.Version(ctx, req.DatasetID, req.DatasetVersion)
+	if err != nil {
 		var de *datasets.Error
 		if errors.As(err, &de) && de.Kind == datasets.KindNotFound {
 			return nil, &Error{Status: 422, Field: "body.dataset_id", Msg: de.Msg}
 		}
 		return nil, err
 	}
-	hyper, err := json.Marshal(h)
+	id := newID()
+	outDir := filepath.Join(m.cfg.Dir, id)
+	set := settings{Hyperparameters: h}
+	if fineTune {
+		base, info, err := m.checkBase(ctx, req.BaseModel, ds.Labels)
+		if err != nil {
+			return nil, err
+		}
+		if err := copyBase(base.Path, outDir); err != nil {
+			os.RemoveAll(outDir)
+			return nil, err
+		}
+		set = settings{Hyperparameters: req.Hyperparameters.ForBase(info), BaseModel: &trainjob.BaseModel{Name: base.Name, Version: base.Version}}
+	}
+	hyper, err := json.Marshal(set)
 	if err != nil {
 		return nil, err
 	}
-	id := newID()
 	rec := store.TrainingJob{
 		ID: id, Task: req.Task, DatasetID: req.DatasetID, DatasetVersion: req.DatasetVersion, ModelName: req.ModelName,
-		Hyperparameters: hyper, State: trainjob.StateQueued, OutputDir: filepath.Join(m.cfg.Dir, id), CreatedAt: time.Now().UTC(),
+		Hyperparameters: hyper, State: trainjob.StateQueued, OutputDir: outDir, CreatedAt: time.Now().UTC(),
 	}
 	if err := m.store.CreateTrainingJob(ctx, rec); err != nil {
+		os.RemoveAll(outDir)
 		return nil, err
 	}
 	m.notify()
@@ -318,9 +348,11 @@ func toJob(r store.TrainingJob) (*TrainingJob, error) {
 		ID: r.ID, Task: r.Task, DatasetID: r.DatasetID, DatasetVersion: r.DatasetVersion, ModelName: r.ModelName,
 		State: r.State, Error: r.Error, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Epochs: []trainjob.Epoch{},
 	}
-	if err := json.Unmarshal(r.Hyperparameters, &j.Hyperparameters); err != nil {
+	var set settings
+	if err := json.Unmarshal(r.Hyperparameters, &set); err != nil {
 		return nil, fmt.Errorf("training job %s: stored hyperparameters: %w", r.ID, err)
 	}
+	j.Hyperparameters, j.BaseModel = set.Hyperparameters, set.BaseModel
 	if len(r.Events) == 0 {
 		r.Events = []byte("[]") // a job not yet stored
 	}

@@ -1080,6 +1080,11 @@ export interface components {
             outcome: "success" | "failure" | "denied";
             target: string;
         };
+        BaseModel: {
+            name: string;
+            /** @description The base model's registered version when the job was created (for a trained model, the job that trained it). */
+            version?: string;
+        };
         Capabilities: {
             accel?: components["schemas"]["Accel"];
             allowed_outbound_hosts?: string[] | null;
@@ -1303,8 +1308,12 @@ export interface components {
             ngrams?: number;
             /** Format: int64 */
             patience?: number;
+            /** @enum {string} */
+            schedule?: "cosine" | "constant";
             /** Format: int64 */
             seed?: number;
+            /** @enum {string} */
+            weighting?: "l2" | "mean";
         };
         InvokeInputBody: {
             /** @description The module's config, checked against its config schema. */
@@ -1337,6 +1346,8 @@ export interface components {
             version: string;
         };
         JobResult: {
+            /** @description fine_tune_onnx: the model the job started from. */
+            base_model?: components["schemas"]["BaseModel"];
             /** Format: int64 */
             best_epoch: number;
             /** Format: int64 */
@@ -1368,6 +1379,8 @@ export interface components {
             timeout_ms?: number;
         };
         Lineage: {
+            /** @description fine_tune_onnx: the model it was fine-tuned from, and that model's version then. */
+            base_model?: components["schemas"]["BaseModel"];
             dataset_id: string;
             /** Format: int64 */
             dataset_version: number;
@@ -1831,6 +1844,8 @@ export interface components {
             type: "epoch" | "finished" | "keepalive" | "error";
         };
         TrainingJob: {
+            /** @description fine_tune_onnx: the registered model the job started from, and its version then. */
+            base_model?: components["schemas"]["BaseModel"];
             /** Format: date-time */
             created_at: string;
             dataset_id: string;
@@ -1854,22 +1869,24 @@ export interface components {
             /** @enum {string} */
             state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             /** @enum {string} */
-            task: "text_classification";
+            task: "text_classification" | "fine_tune_onnx";
         };
         TrainingJobRequest: {
+            /** @description fine_tune_onnx only: the registered model to start from — an ONNX text classifier (inputs ids and weights, outputs logits or probabilities and model_info), such as one a text_classification job trained, whose labels are the dataset's. It is copied into the job when the job is created. */
+            base_model?: string;
             dataset_id: string;
             /** Format: int64 */
             dataset_version: number;
-            /** @description Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 16, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, patience 3 (-1: never stop early). */
+            /** @description Zero or missing fields take defaults: epochs 10, learning_rate 0.02, batch_size 64, seed 1, embedding_dim 32, buckets 65536, ngrams 1 (single words; 2 or 3 add word pairs and triples), char_ngram_min and char_ngram_max 0 (no character n-grams; 3 and 5 take fastText's subwords), max_features 512, weighting l2 (mean: weights that sum to 1), patience 3 (-1: never stop early), schedule cosine (constant: no decay). fine_tune_onnx takes only epochs, learning_rate, batch_size, seed, patience and schedule: the rest are the base model's. */
             hyperparameters?: components["schemas"]["Hyperparameters"];
             /** @description The name to register the trained model under (lower-case letters, digits, '.', '_', '-'). An existing registration of that name is replaced on success. */
             model_name: string;
             /**
-             * @description text_classification (the default): a fastText-style classifier (hashed word and character n-gram embeddings, linear head) trained from scratch.
+             * @description text_classification (the default): a fastText-style classifier (hashed word and character n-gram embeddings, linear head) trained from scratch. fine_tune_onnx: train the weights of a registered ONNX text classifier (base_model) further on the dataset; the graph, featuriser and labels stay the base model's.
              * @default text_classification
              * @enum {string}
              */
-            task: "text_classification";
+            task: "text_classification" | "fine_tune_onnx";
         };
         Trigger: {
             after?: components["schemas"]["AfterConfig"];

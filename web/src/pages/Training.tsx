@@ -211,6 +211,7 @@ export function TrainingJobs() {
   const datasets = useLoad(() => must(api.GET("/v1/datasets")).catch(() => ({ datasets: [] as Dataset[] })), []);
   const [dataset, setDataset] = useState("");
   const [model, setModel] = useState("");
+  const [base, setBase] = useState("");
   const [epochs, setEpochs] = useState(10);
   const [error, setError] = useState<unknown>(null);
   const ds = datasets.data?.datasets ?? [];
@@ -222,7 +223,8 @@ export function TrainingJobs() {
       const job = await must(
         api.POST("/v1/training-jobs", {
           body: {
-            task: "text_classification",
+            // A base model makes it a fine-tuning job (docs/training.md).
+            ...(base ? { task: "fine_tune_onnx" as const, base_model: base } : { task: "text_classification" as const }),
             dataset_id: chosen!.id,
             dataset_version: chosen!.latest_version,
             model_name: model,
@@ -265,6 +267,11 @@ export function TrainingJobs() {
                   <label htmlFor="tj-model">Model name</label>
                   <input id="tj-model" value={model} onChange={(e) => setModel(e.target.value)} required placeholder="spam-filter" aria-invalid={!!fields["body.model_name"]} />
                   {fields["body.model_name"] && <small className="field-error">{fields["body.model_name"]}</small>}
+                </div>
+                <div className="field">
+                  <label htmlFor="tj-base">Fine-tune from (optional)</label>
+                  <input id="tj-base" value={base} onChange={(e) => setBase(e.target.value)} placeholder="a registered classifier" aria-invalid={!!fields["body.base_model"]} />
+                  {fields["body.base_model"] && <small className="field-error">{fields["body.base_model"]}</small>}
                 </div>
                 <div className="field">
                   <label htmlFor="tj-epochs">Epochs</label>
