@@ -19,6 +19,7 @@ import (
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Run and node statuses as stored.
@@ -62,6 +63,9 @@ type Executor struct {
 	// Logger receives run and node log lines, with run_id and node_id
 	// attributes; default slog.Default().
 	Logger *slog.Logger
+	// Tracer, if set, gives each node attempt a span (the run's span is
+	// the queue's); nil records none and costs nothing.
+	Tracer trace.Tracer
 
 	// draining is set by Drain: no node starts any more.
 	draining atomic.Bool
@@ -634,7 +638,8 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 		if err := x.checkpoint(ctx, st, cp); err != nil {
 			return err
 		}
-		res, _, err := x.invoker.Invoke(ctx, registry.InvokeRequest{
+		ictx, span := x.nodeSpan(ctx, st, n, attempt)
+		res, _, err := x.invoker.Invoke(ictx, registry.InvokeRequest{
 			ModuleID: moduleID, Version: version, Input: input, Config: n.Config,
 			TimeoutCap: time.Duration(n.TimeoutMS) * time.Millisecond,
 			OnProgress: func(p sandbox.Progress) {
@@ -642,6 +647,7 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 				x.Events.Publish(Event{Type: "node.progress", RunID: st.run.ID, NodeID: id, Data: data})
 			},
 		})
+		endNodeSpan(span, res, err)
 		switch {
 		case err != nil:
 			failure = failureOf("invoke", err.Error())

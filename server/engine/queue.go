@@ -8,9 +8,12 @@ import (
 	"time"
 
 	"github.com/millrace/millrace/server/store"
+	"github.com/millrace/millrace/server/tracing"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RunArgs is the River job that executes one workflow run. One job runs a
@@ -19,6 +22,10 @@ import (
 // that much to every hop (see ../shared/reference/river-measured.md).
 type RunArgs struct {
 	RunID string `json:"run_id"`
+	// Trace is the W3C trace context (traceparent, tracestate) of what
+	// queued the run, so that the run's span, in whichever process
+	// executes it, joins the trigger's trace. Empty when tracing is off.
+	Trace map[string]string `json:"trace,omitempty"`
 }
 
 // Kind names the job kind in River's tables.
@@ -26,7 +33,8 @@ func (RunArgs) Kind() string { return "workflow_run" }
 
 type runWorker struct {
 	river.WorkerDefaults[RunArgs]
-	exec *Executor
+	exec   *Executor
+	tracer trace.Tracer // nil: tracing off
 }
 
 // Timeout is unlimited: a run may be long, and each module invocation
@@ -34,7 +42,16 @@ type runWorker struct {
 func (w *runWorker) Timeout(*river.Job[RunArgs]) time.Duration { return -1 }
 
 func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
-	_, err := w.exec.Execute(ctx, job.Args.RunID)
+	var span trace.Span
+	if w.tracer != nil {
+		ctx, span = w.tracer.Start(tracing.Extract(ctx, job.Args.Trace), "run",
+			trace.WithAttributes(tracing.AttrRunID.String(job.Args.RunID), attribute.Int("millrace.job_attempt", job.Attempt)))
+	}
+	run, err := w.exec.Execute(ctx, job.Args.RunID)
+	if span != nil {
+		span.SetAttributes(tracing.AttrWorkflowID.String(run.WorkflowID), tracing.AttrStatus.String(run.Status))
+		tracing.End(span, err)
+	}
 	if w.exec.Draining() && (errors.Is(err, ErrDraining) || ctx.Err() != nil) {
 		// Shutdown: the run is handed back (its lease released, its
 		// finished nodes checkpointed). Available again at once, so
@@ -66,6 +83,9 @@ type QueueConfig struct {
 	// it is considered lost and queued again; default 10 minutes.
 	QueuedGrace time.Duration
 	Logger      *slog.Logger
+	// Tracer, if set, gives each execution of a run a span, the child of
+	// the span that queued it; nil records none.
+	Tracer trace.Tracer
 }
 
 // Queue executes runs durably through River.
@@ -106,7 +126,7 @@ func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec
 		return nil, fmt.Errorf("migrating River's tables: %w", err)
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &runWorker{exec: exec})
+	river.AddWorker(workers, &runWorker{exec: exec, tracer: cfg.Tracer})
 	client, err := river.NewClient(driver, &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers: workers,
@@ -129,7 +149,7 @@ func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec
 	}
 	return &Queue{
 		insert: func(ctx context.Context, runID string) error {
-			_, err := client.Insert(ctx, RunArgs{RunID: runID}, nil)
+			_, err := client.Insert(ctx, RunArgs{RunID: runID, Trace: tracing.Inject(ctx)}, nil)
 			return err
 		},
 		start:      client.Start,
