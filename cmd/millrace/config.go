@@ -628,9 +628,12 @@ func printConfig(w io.Writer, c Config, src configSource) error {
 // envNames lists the environment variables the configuration reads, for
 // the Dockerfile test and the docs.
 func envNames() []string {
-	out := []string{"MILLRACE_CONFIG"}
+	out := []string{"MILLRACE_CONFIG", "OTEL_SDK_DISABLED"}
 	for _, s := range settings {
 		out = append(out, s.env)
+		if s.otelEnv != "" {
+			out = append(out, s.otelEnv)
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -136,10 +136,12 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 }
 
 // AccelArgs are the millrace-accel flags that make the accelerator child
-// export its own spans to the same endpoint; none when tracing is off.
+// trace as the server does: export its spans to the same endpoint, or,
+// tracing off, none (an empty endpoint overrides an OTLP variable the
+// child would otherwise read from the environment it inherits).
 func (t *Tracing) AccelArgs() []string {
 	if t == nil {
-		return nil
+		return []string{"-otlp-endpoint", ""}
 	}
 	return []string{"-otlp-endpoint", t.cfg.Endpoint, "-trace-sample-ratio", fmt.Sprint(t.cfg.SampleRatio)}
 }
