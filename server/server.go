@@ -262,7 +262,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// One grace period for everything: requests in flight (a synchronous
 	// webhook waits for its run) and nodes in flight finish together.
-	slog.Info("shutting down", "grace", cfg.ShutdownGrace)
+	// A string: JSON logs would show a duration as nanoseconds.
+	slog.Info("shutting down", "grace", cfg.ShutdownGrace.String())
 	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	httpDone := make(chan error, 1)
@@ -357,7 +358,7 @@ func RunWorker(ctx context.Context, cfg Config) error {
 		return err
 	case <-ctx.Done():
 	}
-	slog.Info("shutting down", "grace", cfg.ShutdownGrace)
+	slog.Info("shutting down", "grace", cfg.ShutdownGrace.String())
 	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	scheduler.Stop()
