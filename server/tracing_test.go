@@ -2,11 +2,9 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -100,31 +98,10 @@ func (r *otlpReceiver) snapshot() (int, []recvSpan) {
 // tracing until stop, which waits for it (and so for its last exports).
 func tracedServer(t *testing.T, tc tracing.Config) (p *process, token string, stop func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Run(ctx, server.Config{DataDir: t.TempDir(), Listener: ln, Out: out, Ready: func(addr string) { ready <- addr }, Tracing: tc,
-			Accel: accel.Config{Mode: accel.ModeOn, Binary: acceltest.Binary(t), Library: acceltest.Library(t)}})
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(t, <-done)
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case addr := <-ready:
-		p = &process{base: "http://" + addr}
-	case err := <-done:
-		t.Fatalf("server stopped: %v\n%s", err, out.String())
-	}
-	token = regexp.MustCompile(`mr_[A-Za-z0-9_-]{43}`).FindString(out.String())
+	base, out, stop := startConfig(t, server.Config{DataDir: t.TempDir(), Tracing: tc,
+		Accel: accel.Config{Mode: accel.ModeOn, Binary: acceltest.Binary(t), Library: acceltest.Library(t)}})
+	p = &process{base: base}
+	token = regexp.MustCompile(`mr_[A-Za-z0-9_-]{43}`).FindString(out)
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		if p.call(t, token, http.MethodGet, "/v1/accel", nil)["state"] == "ready" {
 			break
@@ -227,22 +204,21 @@ func TestTracingFollowsARunToTheAccelerator(t *testing.T) {
 	require.Equal(t, "report", report.attrs["millrace.node_id"])
 	require.Equal(t, "echo@1.0.0", report.attrs["millrace.module"])
 
-	var call recvSpan
-	for _, s := range byName("accel infer") {
-		if s.parent == infer.id {
-			call = s
+	// The node may call the accelerator more than once (load, infer):
+	// find the spans by name under their parent.
+	childOf := func(name string, parent recvSpan) recvSpan {
+		t.Helper()
+		for _, s := range byName(name) {
+			if s.parent == parent.id {
+				return s
+			}
 		}
+		t.Fatalf("no span %q under %q among %+v", name, parent.name, spans)
+		return recvSpan{}
 	}
-	require.NotEmpty(t, call.id, "the node's accelerator call has a span under the node: %+v", spans)
+	call := childOf("accel infer", infer)
 	require.Equal(t, "arith", call.attrs["millrace.model"])
-
-	var served recvSpan
-	for _, s := range byName("accel.service infer") {
-		if s.parent == call.id {
-			served = s
-		}
-	}
-	require.NotEmpty(t, served.id, "the accelerator's own span joins the trace: %+v", spans)
+	served := childOf("accel.service infer", call) // the accelerator's own, over traceparent
 	require.Equal(t, "millrace-accel", served.service)
 	require.Equal(t, "arith", served.attrs["millrace.model"])
 
