@@ -325,6 +325,9 @@ func configFlags(fs *flag.FlagSet) *string {
 	for _, s := range settings {
 		if s.flag != "" {
 			usage := s.usage + " (" + s.key + ", $" + s.env
+			if s.otelEnv != "" {
+				usage += " or $" + s.otelEnv
+			}
 			if !s.secret {
 				var v string
 				switch p := s.field(&def).(type) {
