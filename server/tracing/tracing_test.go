@@ -4,7 +4,12 @@ import (
 	"context"
 	"testing"
 
+	"github.com/millrace/millrace/accel/oip"
+	"github.com/millrace/millrace/server/sandbox"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -59,4 +64,56 @@ func TestInjectExtract(t *testing.T) {
 
 	_, err = Start(Config{Endpoint: "collector:4318"})
 	require.ErrorContains(t, err, "tracing.otlp_endpoint")
+}
+
+type fakeAccel struct{ err error }
+
+func (a fakeAccel) LoadModel(_ context.Context, name string) (*sandbox.AccelModel, error) {
+	return &sandbox.AccelModel{Name: name}, a.err
+}
+
+func (a fakeAccel) Infer(context.Context, *sandbox.AccelModel, []oip.Tensor) ([]oip.Tensor, error) {
+	return nil, a.err
+}
+
+type filesAccel struct{ fakeAccel }
+
+func (filesAccel) ModelFile(context.Context, string, string) ([]byte, error) { return []byte("f"), nil }
+
+// The accelerator decorator gives each call a client span under the
+// caller's, records failures, and keeps what the accelerator offers
+// beyond sandbox.Accel (pipeline files).
+func TestAccelSpans(t *testing.T) {
+	t.Parallel()
+	rec := tracetest.NewSpanRecorder()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
+	ctx, node := tracer.Start(context.Background(), "node n")
+	a := Accel(tracer, fakeAccel{})
+	m, err := a.LoadModel(ctx, "arith")
+	require.NoError(t, err)
+	_, err = a.Infer(ctx, m, nil)
+	require.NoError(t, err)
+	_, err = Accel(tracer, fakeAccel{err: sandbox.ErrAccelBusy}).Infer(ctx, m, nil)
+	require.ErrorIs(t, err, sandbox.ErrAccelBusy)
+	node.End()
+	_, ok := a.(sandbox.AccelFiles)
+	require.False(t, ok)
+	files, ok := Accel(tracer, filesAccel{}).(sandbox.AccelFiles)
+	require.True(t, ok, "pipeline files stay reachable")
+	b, err := files.ModelFile(ctx, "sdxl", "unet/model.onnx")
+	require.NoError(t, err)
+	require.Equal(t, "f", string(b))
+
+	spans := rec.Ended()
+	require.Len(t, spans, 4)
+	for i, want := range []string{"accel load", "accel infer", "accel infer"} {
+		s := spans[i]
+		require.Equal(t, want, s.Name())
+		require.Equal(t, trace.SpanKindClient, s.SpanKind())
+		require.Equal(t, node.SpanContext().SpanID(), s.Parent().SpanID())
+		require.Contains(t, s.Attributes(), AttrModel.String("arith"))
+	}
+	require.Equal(t, codes.Unset, spans[1].Status().Code)
+	require.Equal(t, codes.Error, spans[2].Status().Code)
+	require.Len(t, spans[2].Events(), 1, "the error is recorded")
 }
