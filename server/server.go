@@ -31,6 +31,7 @@ import (
 	"github.com/millrace/millrace/server/store"
 	"github.com/millrace/millrace/server/store/postgres"
 	"github.com/millrace/millrace/server/store/sqlite"
+	"github.com/millrace/millrace/server/tracing"
 	"github.com/millrace/millrace/server/training"
 	"github.com/millrace/millrace/server/trigger"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -90,6 +91,9 @@ type Config struct {
 	// MetricsToken, if set, is a bearer token that lets non-loopback
 	// clients scrape /metrics (an API token with metrics:read does too).
 	MetricsToken string
+	// Tracing exports OpenTelemetry traces (trigger → run → node →
+	// accelerator) when its Endpoint is set; the zero value exports none.
+	Tracing tracing.Config
 }
 
 // Run starts the server and blocks until ctx is done, then shuts down
@@ -178,7 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer retention.Stop()
 	// Triggers start after the queue, so that the runs they start (missed
 	// cron ticks among them) are worked, and stop before it.
-	triggers := trigger.New(db, runs, vault, trigger.Config{})
+	triggers := trigger.New(db, runs, vault, trigger.Config{Tracer: c.tracing.Tracer()})
 	follower := trigger.NewFollower(triggers)
 	if err := follower.Start(ctx); err != nil {
 		return err
@@ -198,7 +202,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer backups.Stop()
 
 	var ready atomic.Bool
-	api := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: c.workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Training: trainer, Audit: auditLog, Backups: backups, RotateKey: rotateKey},
+	api := httpapi.Handler(&httpapi.Deps{Registry: reg, Workflows: c.workflows, Runs: runs, Tokens: tokens, Vault: vault, Store: db, Version: Version, Ready: &ready, Triggers: triggers, Accel: supervisor, Models: models, Datasets: sets, Training: trainer, Audit: auditLog, Backups: backups, RotateKey: rotateKey, Tracer: c.tracing.Tracer()},
 		reg.Config().MaxModuleBytes+(1<<20))
 	metricsHandler := c.metrics.Handler(metrics.Guard{Token: cfg.MetricsToken, Authorize: func(ctx context.Context, authz string) bool {
 		tok, err := tokens.Verify(ctx, authz)
@@ -258,7 +262,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// One grace period for everything: requests in flight (a synchronous
 	// webhook waits for its run) and nodes in flight finish together.
-	slog.Info("shutting down", "grace", cfg.ShutdownGrace)
+	// A string: JSON logs would show a duration as nanoseconds.
+	slog.Info("shutting down", "grace", cfg.ShutdownGrace.String())
 	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	httpDone := make(chan error, 1)
@@ -299,7 +304,7 @@ func RunWorker(ctx context.Context, cfg Config) error {
 	defer retention.Stop()
 	// Cron ticks are claimed in the store, so every process may run the
 	// scheduler: a tick starts one run whoever claims it.
-	scheduler := trigger.NewScheduler(trigger.New(c.db, c.runs, c.vault, trigger.Config{}), trigger.SchedulerConfig{})
+	scheduler := trigger.NewScheduler(trigger.New(c.db, c.runs, c.vault, trigger.Config{Tracer: c.tracing.Tracer()}), trigger.SchedulerConfig{})
 	if err := scheduler.Start(ctx); err != nil {
 		return err
 	}
@@ -353,7 +358,7 @@ func RunWorker(ctx context.Context, cfg Config) error {
 		return err
 	case <-ctx.Done():
 	}
-	slog.Info("shutting down", "grace", cfg.ShutdownGrace)
+	slog.Info("shutting down", "grace", cfg.ShutdownGrace.String())
 	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	scheduler.Stop()
@@ -399,6 +404,7 @@ type core struct {
 	queue      *engine.Queue
 	runs       *engine.Runs
 	metrics    *metrics.Metrics
+	tracing    *tracing.Tracing // nil: tracing off
 	closers    []func()
 	started    bool
 }
@@ -413,6 +419,23 @@ func openCore(ctx context.Context, cfg Config, role string) (c *core, err error)
 			c.close()
 		}
 	}()
+	tc := cfg.Tracing
+	tc.Role, tc.Version = role, Version
+	if c.tracing, err = tracing.Start(tc); err != nil {
+		return c, err
+	}
+	// The first closer runs last: the spans of the runs the queue
+	// finishes while stopping are exported.
+	c.closers = append(c.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.tracing.Shutdown(ctx); err != nil {
+			slog.Warn("exporting the last spans", "err", err)
+		}
+	})
+	if c.tracing != nil {
+		slog.Info("tracing", "otlp_endpoint", cfg.Tracing.Endpoint, "sample_ratio", cfg.Tracing.SampleRatio)
+	}
 	db, newQueue, queueDepth, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return c, err
@@ -449,6 +472,7 @@ func openCore(ctx context.Context, cfg Config, role string) (c *core, err error)
 	// queue, once no invocation can use it.
 	accelCfg := cfg.Accel
 	accelCfg.Dir = filepath.Join(cfg.DataDir, "accel")
+	accelCfg.Args = append(accelCfg.Args, c.tracing.AccelArgs()...)
 	c.supervisor = accel.New(accelCfg)
 	c.models = accel.NewModels(db, c.supervisor)
 	if err := c.models.Sync(ctx); err != nil {
@@ -461,18 +485,19 @@ func openCore(ctx context.Context, cfg Config, role string) (c *core, err error)
 		return c, err
 	}
 	c.closers = append(c.closers, c.supervisor.Stop)
-	c.reg.SetAccel(c.metrics.Accel(c.models))
+	c.reg.SetAccel(tracing.Accel(c.tracing.Tracer(), c.metrics.Accel(c.models)))
 
 	c.workflows = engine.NewWorkflows(db, c.reg)
 	events := engine.NewBus(10_000)
 	c.executor = engine.NewExecutor(timed, c.metrics.Invoker(c.reg))
 	c.executor.Events = events
 	c.executor.Observer = c.metrics
+	c.executor.Tracer = c.tracing.Tracer()
 	if cfg.RunLeaseTTL > 0 {
 		c.executor.LeaseTTL = cfg.RunLeaseTTL
 	}
 	c.executor.Limits = cfg.Limits
-	if c.queue, err = newQueue(ctx, c.executor, engine.QueueConfig{Workers: cfg.Workers}); err != nil {
+	if c.queue, err = newQueue(ctx, c.executor, engine.QueueConfig{Workers: cfg.Workers, Tracer: c.tracing.Tracer()}); err != nil {
 		return c, err
 	}
 	c.runs = engine.NewRuns(timed, c.workflows, c.queue, events)

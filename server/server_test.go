@@ -39,15 +39,21 @@ func (s *syncBuffer) String() string {
 // until it is ready.
 func start(t *testing.T, dataDir string) (base, output string, stop func()) {
 	t.Helper()
+	return startConfig(t, server.Config{DataDir: dataDir})
+}
+
+// startConfig is start with more of the configuration; its listener,
+// output and ready callback are start's own.
+func startConfig(t *testing.T, cfg server.Config) (base, output string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- server.Run(ctx, server.Config{DataDir: dataDir, Listener: ln, Out: out, Ready: func(addr string) { ready <- addr }})
-	}()
+	cfg.Listener, cfg.Out, cfg.Ready = ln, out, func(addr string) { ready <- addr }
+	go func() { done <- server.Run(ctx, cfg) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/millrace/millrace/accel/oip"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // Client talks to one inference server. It is safe for concurrent use.
@@ -108,6 +109,9 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	// The caller's span, if any, becomes the parent of the server's
+	// (W3C traceparent); without one nothing is added.
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err

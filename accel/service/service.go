@@ -22,6 +22,7 @@ import (
 	"github.com/millrace/millrace/accel/oip"
 	"github.com/millrace/millrace/accel/sessions"
 	"github.com/millrace/millrace/accel/training"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultMaxBodyBytes bounds request bodies unless Config says otherwise:
@@ -43,6 +44,9 @@ type Config struct {
 	// Jobs runs training jobs (/v2/training/jobs, training.go); nil
 	// serves no training endpoints.
 	Jobs *training.Jobs
+	// Tracer, when set, gives each load and inference a span that joins
+	// the caller's trace (trace.go); nil records none.
+	Tracer trace.Tracer
 }
 
 // Service serves the protocol. It is an http.Handler.
@@ -77,13 +81,13 @@ func (s *Service) routes() {
 	s.handle(get, "/v2/{$}", s.serverMetadata)
 	s.handle(get, "/v2/models", s.listModels)
 	s.handle(post, "/v2/repository/index", s.repositoryIndex)
-	s.handle(post, "/v2/repository/models/{name}/load", s.load)
+	s.handle(post, "/v2/repository/models/{name}/load", s.traced("load", s.load))
 	s.handle(post, "/v2/repository/models/{name}/unload", s.unload)
 	s.trainingRoutes()
 	for _, prefix := range []string{"/v2/models/{name}", "/v2/models/{name}/versions/{version}"} {
 		s.handle(get, prefix, s.modelMetadata)
 		s.handle(get, prefix+"/ready", s.modelReady)
-		s.handle(post, prefix+"/infer", s.infer)
+		s.handle(post, prefix+"/infer", s.traced("infer", s.infer))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (see the Open Inference Protocol v2)", r.Method, r.URL.Path))

@@ -242,7 +242,7 @@ func TestModuleInitBuildPush(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "greeter")
 	out := s.mustCLI(t, "module", "init", "-dir", dir, "-src", src, "greeter")
 	require.Contains(t, out, "created module greeter")
-	for _, f := range []string{"go.mod", "main.go", "main_test.go", "manifest.json"} {
+	for _, f := range []string{"go.mod", "main.go", "main_test.go", "manifest.json", "workflow.yaml"} {
 		require.FileExists(t, filepath.Join(dir, f))
 	}
 	_, err := s.cli(t, "module", "init", "-dir", dir, "-src", src, "greeter")
@@ -255,12 +255,11 @@ func TestModuleInitBuildPush(t *testing.T) {
 	out = s.mustCLI(t, "module", "push", "-grant", filepath.Join(dir, "greeter.wasm"))
 	require.Regexp(t, `greeter\s+0\.1\.0`, out)
 
-	wf := `{"name": "hello", "nodes": [{"id": "greet", "module": "greeter@0.1.0"}]}`
-	p := filepath.Join(t.TempDir(), "hello.json")
-	require.NoError(t, os.WriteFile(p, []byte(wf), 0o644))
-	s.mustCLI(t, "workflow", "apply", "-publish", p)
-	out = s.mustCLI(t, "workflow", "run", "-input", `{"name":"Ada"}`, "-wait", "hello")
-	require.Contains(t, out, `output: {"greet":{"greeting":"hello, Ada"}}`)
+	// The workflow init wrote applies and runs as it is.
+	out = s.mustCLI(t, "workflow", "apply", "-publish", filepath.Join(dir, "workflow.yaml"))
+	require.Contains(t, out, "workflow greeter: published as version 1")
+	out = s.mustCLI(t, "workflow", "run", "-input", `{"name":"Ada"}`, "-wait", "greeter")
+	require.Regexp(t, `output: \{"report":\{"greeting":"hello, Ada","run":"run_[0-9a-f]+"\}\}`, out)
 }
 
 func TestCompletionFromTheCommandTable(t *testing.T) {

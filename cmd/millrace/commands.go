@@ -131,6 +131,7 @@ func moduleInit(ctx context.Context, e *env, args []string) error {
 		"main.go":       strings.ReplaceAll(moduleTemplate, "MODULE_ID", id),
 		"main_test.go":  strings.ReplaceAll(moduleTestTemplate, "MODULE_ID", id),
 		"manifest.json": strings.ReplaceAll(manifestTemplate, "MODULE_ID", id),
+		"workflow.yaml": strings.ReplaceAll(workflowTemplate, "MODULE_ID", id),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(*dir, name), []byte(body), 0o644); err != nil {
@@ -143,7 +144,10 @@ func moduleInit(ctx context.Context, e *env, args []string) error {
 	if out, err := tidy.CombinedOutput(); err != nil {
 		return fmt.Errorf("go mod tidy in %s: %w\n%s", *dir, err, out)
 	}
-	fmt.Fprintf(e.stdout, "created module %s in %s: edit main.go and manifest.json, then `millrace module build -dir %s` and `millrace module push %s/%s.wasm`\n", id, *dir, *dir, *dir, id)
+	fmt.Fprintf(e.stdout, "created module %s in %s: edit main.go and manifest.json, then\n"+
+		"  millrace module build -dir %s && millrace module push -grant %s/%s.wasm\n"+
+		"  millrace workflow apply -publish %s/workflow.yaml\n"+
+		"  millrace workflow run -input '{\"name\":\"Ada\"}' -follow %s\n", id, *dir, *dir, *dir, id, *dir, id)
 	return nil
 }
 
@@ -211,6 +215,26 @@ const manifestTemplate = `{
   "capabilities": {},
   "limits": {"memory_mb": 32, "timeout_ms": 5000}
 }
+`
+
+// workflowTemplate runs the new module and hands its output to the
+// built-in echo, so that a first `workflow apply` has a file to apply and
+// shows how nodes and edges are written (docs: README, Workflows).
+const workflowTemplate = `# A workflow that runs MODULE_ID, then echo with MODULE_ID's output:
+#   millrace workflow apply -publish workflow.yaml
+#   millrace workflow run -input '{"name":"Ada"}' -follow MODULE_ID
+id: MODULE_ID
+name: MODULE_ID
+nodes:
+  - id: greet
+    module: MODULE_ID@0.1.0 # bump with manifest.json's version
+  - id: report
+    module: echo@1.0.0
+    input:
+      expression: "{'greeting': nodes.greet.output.greeting, 'run': run.id}"
+edges:
+  - from: greet
+    to: report
 `
 
 // moduleBuild compiles a module the way the Makefile builds the built-in

@@ -17,6 +17,7 @@ import (
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/store/postgres"
+	"github.com/millrace/millrace/server/tracing"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -35,8 +36,9 @@ type Config struct {
 	Log      LogConfig      `yaml:"log"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	Worker   WorkerConfig   `yaml:"worker"`
-	// TLS and Backup are reserved for the transport security and backup
-	// settings (their own sections, added beside these).
+	TLS      TLSConfig      `yaml:"tls"`
+	Backup   BackupConfig   `yaml:"backup"`
+	Tracing  TracingConfig  `yaml:"tracing"`
 }
 
 // ServerConfig is how `millrace serve` listens.
@@ -100,6 +102,33 @@ type WorkerConfig struct {
 	Addr string `yaml:"addr"`
 }
 
+// TLSConfig makes `millrace serve` speak HTTPS: a certificate and key,
+// or a self-signed certificate kept in the data directory.
+type TLSConfig struct {
+	Cert       string   `yaml:"cert"`
+	Key        string   `yaml:"key"`
+	SelfSigned bool     `yaml:"self_signed"`
+	Hosts      []string `yaml:"hosts"`
+}
+
+// BackupConfig schedules encrypted backups of the server into a folder.
+type BackupConfig struct {
+	Dir            string   `yaml:"dir"`
+	Interval       Duration `yaml:"interval"`
+	Keep           int      `yaml:"keep"`
+	RecipientsFile string   `yaml:"recipients_file"`
+	PassphraseFile string   `yaml:"passphrase_file"`
+}
+
+// TracingConfig exports OpenTelemetry traces over OTLP/HTTP; an empty
+// endpoint turns tracing off.
+type TracingConfig struct {
+	OTLPEndpoint string  `yaml:"otlp_endpoint"`
+	SampleRatio  float64 `yaml:"sample_ratio"`
+	ServiceName  string  `yaml:"service_name"`
+	Headers      string  `yaml:"headers"`
+}
+
 // Duration is a time.Duration written as Go writes it ("30s", "720h").
 type Duration time.Duration
 
@@ -142,6 +171,8 @@ func defaultConfig() Config {
 		Log:     LogConfig{Format: "text", Level: "info"},
 		Worker:  WorkerConfig{Addr: "127.0.0.1:9090"},
 		Metrics: MetricsConfig{},
+		Backup:  BackupConfig{Keep: 7},
+		Tracing: TracingConfig{SampleRatio: 1, ServiceName: "millrace"},
 	}
 }
 
@@ -149,8 +180,11 @@ func defaultConfig() Config {
 // variable, its flag (if any) and where its value lives.
 type setting struct {
 	key, env, flag, usage string
-	secret                bool
-	field                 func(*Config) any // a pointer into the Config
+	// otelEnv is the OpenTelemetry SDK's standard variable for the same
+	// value; it counts as the environment, below env.
+	otelEnv string
+	secret  bool
+	field   func(*Config) any // a pointer into the Config
 }
 
 // settings lists every leaf, in the order `config print` and -h show them.
@@ -179,6 +213,19 @@ var settings = []setting{
 	{key: "log.level", env: "MILLRACE_LOG_LEVEL", flag: "log-level", usage: "log level: debug, info, warn or error", field: func(c *Config) any { return &c.Log.Level }},
 	{key: "metrics.token", env: "MILLRACE_METRICS_TOKEN", secret: true, usage: "bearer token that non-loopback clients present to scrape /metrics", field: func(c *Config) any { return &c.Metrics.Token }},
 	{key: "worker.addr", env: "MILLRACE_WORKER_ADDR", flag: "worker-addr", usage: "millrace worker: address of its health and metrics endpoints", field: func(c *Config) any { return &c.Worker.Addr }},
+	{key: "tls.cert", env: "MILLRACE_TLS_CERT", flag: "tls-cert", usage: "serve HTTPS with this PEM certificate (chain) file", field: func(c *Config) any { return &c.TLS.Cert }},
+	{key: "tls.key", env: "MILLRACE_TLS_KEY", flag: "tls-key", usage: "the PEM private key of tls.cert", field: func(c *Config) any { return &c.TLS.Key }},
+	{key: "tls.self_signed", env: "MILLRACE_TLS_SELF_SIGNED", flag: "tls-self-signed", usage: "serve HTTPS with a self-signed certificate kept in DATA/tls (for a LAN)", field: func(c *Config) any { return &c.TLS.SelfSigned }},
+	{key: "tls.hosts", env: "MILLRACE_TLS_HOSTS", flag: "tls-host", usage: "more names or addresses for the self-signed certificate (comma-separated; the flag repeats)", field: func(c *Config) any { return &c.TLS.Hosts }},
+	{key: "backup.dir", env: "MILLRACE_BACKUP_DIR", usage: "scheduled backups: the folder they are written to", field: func(c *Config) any { return &c.Backup.Dir }},
+	{key: "backup.interval", env: "MILLRACE_BACKUP_INTERVAL", usage: "scheduled backups: how often, at least 1m, such as 24h (0: none)", field: func(c *Config) any { return &c.Backup.Interval }},
+	{key: "backup.keep", env: "MILLRACE_BACKUP_KEEP", usage: "scheduled backups kept in backup.dir (older ones are deleted)", field: func(c *Config) any { return &c.Backup.Keep }},
+	{key: "backup.recipients_file", env: "MILLRACE_BACKUP_RECIPIENTS_FILE", usage: "scheduled backups are encrypted to the age public keys in this file", field: func(c *Config) any { return &c.Backup.RecipientsFile }},
+	{key: "backup.passphrase_file", env: "MILLRACE_BACKUP_PASSPHRASE_FILE", usage: "or to the passphrase on this file's first line", field: func(c *Config) any { return &c.Backup.PassphraseFile }},
+	{key: "tracing.otlp_endpoint", env: "MILLRACE_OTLP_ENDPOINT", otelEnv: "OTEL_EXPORTER_OTLP_ENDPOINT", flag: "otlp-endpoint", usage: "export OpenTelemetry traces to this OTLP/HTTP base URL, such as http://localhost:4318 (empty: tracing off)", field: func(c *Config) any { return &c.Tracing.OTLPEndpoint }},
+	{key: "tracing.sample_ratio", env: "MILLRACE_TRACE_SAMPLE_RATIO", flag: "trace-sample-ratio", usage: "share of runs traced, from 0 to 1", field: func(c *Config) any { return &c.Tracing.SampleRatio }},
+	{key: "tracing.service_name", env: "MILLRACE_TRACE_SERVICE_NAME", otelEnv: "OTEL_SERVICE_NAME", usage: "the service.name of this process's spans", field: func(c *Config) any { return &c.Tracing.ServiceName }},
+	{key: "tracing.headers", env: "MILLRACE_OTLP_HEADERS", otelEnv: "OTEL_EXPORTER_OTLP_HEADERS", secret: true, usage: "headers sent with every export, key=value,key=value (a hosted backend's API key)", field: func(c *Config) any { return &c.Tracing.Headers }},
 }
 
 // configSource says where a value came from, for errors that point at it.
@@ -244,6 +291,25 @@ func setValue(s setting, c *Config, text string) error {
 			return fmt.Errorf("%q is not a whole number", text)
 		}
 		*p = n
+	case *float64:
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", text)
+		}
+		*p = f
+	case *bool:
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			return fmt.Errorf("%q: want true or false (or 1 or 0)", text)
+		}
+		*p = b
+	case *[]string:
+		*p = nil
+		for _, v := range strings.Split(text, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				*p = append(*p, v)
+			}
+		}
 	default:
 		panic(fmt.Sprintf("setting %s: unsupported type %T", s.key, p))
 	}
@@ -259,6 +325,9 @@ func configFlags(fs *flag.FlagSet) *string {
 	for _, s := range settings {
 		if s.flag != "" {
 			usage := s.usage + " (" + s.key + ", $" + s.env
+			if s.otelEnv != "" {
+				usage += " or $" + s.otelEnv
+			}
 			if !s.secret {
 				var v string
 				switch p := s.field(&def).(type) {
@@ -270,12 +339,21 @@ func configFlags(fs *flag.FlagSet) *string {
 					v = strconv.Itoa(*p)
 				case *int64:
 					v = strconv.FormatInt(*p, 10)
+				case *float64:
+					v = strconv.FormatFloat(*p, 'g', -1, 64)
 				}
 				if v != "" {
 					usage += ", default " + v
 				}
 			}
-			fs.String(s.flag, "", usage+")")
+			switch s.field(&def).(type) {
+			case *bool:
+				fs.Bool(s.flag, false, usage+")")
+			case *[]string:
+				fs.Var(&listFlag{}, s.flag, usage+")")
+			default:
+				fs.String(s.flag, "", usage+")")
+			}
 		}
 	}
 	return path
@@ -312,12 +390,24 @@ func loadConfig(fs *flag.FlagSet, path string, getenv func(string) string) (Conf
 		}
 	}
 	for _, s := range settings {
-		if v := getenv(s.env); v != "" {
-			if err := setValue(s, &c, v); err != nil {
-				return c, src, &FieldError{"env " + s.env, s.key, err.Error()}
-			}
-			src[s.key] = "env " + s.env
+		name := s.env
+		v := getenv(name)
+		if v == "" && s.otelEnv != "" {
+			name = s.otelEnv
+			v = getenv(name)
 		}
+		if v != "" {
+			if err := setValue(s, &c, v); err != nil {
+				return c, src, &FieldError{"env " + name, s.key, err.Error()}
+			}
+			src[s.key] = "env " + name
+		}
+	}
+	// The SDK's off switch, for a process that inherits an
+	// OTEL_EXPORTER_OTLP_ENDPOINT meant for others; a flag still wins.
+	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") {
+		c.Tracing.OTLPEndpoint = ""
+		src["tracing.otlp_endpoint"] = "env OTEL_SDK_DISABLED"
 	}
 	if fs != nil {
 		var err error
@@ -399,7 +489,80 @@ func (c *Config) validate(src configSource) error {
 	if err := checkAddr(c.Worker.Addr); err != nil {
 		return bad("worker.addr", "%v", err)
 	}
+	switch t := c.TLS; {
+	case t.SelfSigned && t.Cert != "":
+		return bad("tls.cert", "cannot be combined with tls.self_signed: choose a certificate or a self-signed one")
+	case t.SelfSigned && t.Key != "":
+		return bad("tls.key", "cannot be combined with tls.self_signed: choose a certificate or a self-signed one")
+	case t.Cert != "" && t.Key == "":
+		return bad("tls.key", "is required with tls.cert (the certificate's PEM private key)")
+	case t.Key != "" && t.Cert == "":
+		return bad("tls.cert", "is required with tls.key (the PEM certificate, or its chain)")
+	case len(t.Hosts) > 0 && !t.SelfSigned:
+		return bad("tls.hosts", "names the self-signed certificate's hosts: set tls.self_signed too, or drop it")
+	}
+	if err := c.Backup.check(bad); err != nil {
+		return err
+	}
+	if e := c.Tracing.OTLPEndpoint; e != "" {
+		if _, err := tracing.TracesURL(e); err != nil {
+			return bad("tracing.otlp_endpoint", "%v", err)
+		}
+	}
+	if r := c.Tracing.SampleRatio; !(r >= 0 && r <= 1) {
+		return bad("tracing.sample_ratio", "%v: want a number from 0 (none) to 1 (every run)", r)
+	}
+	if c.Tracing.ServiceName == "" {
+		return bad("tracing.service_name", "must not be empty (default millrace)")
+	}
+	if _, err := parseHeaders(c.Tracing.Headers); err != nil {
+		return bad("tracing.headers", "%v", err)
+	}
 	return nil
+}
+
+// check validates the backup schedule: a folder and an interval
+// together, and what to encrypt to.
+func (b BackupConfig) check(bad func(key, format string, args ...any) error) error {
+	if b.Dir == "" && b.Interval == 0 {
+		return nil
+	}
+	switch {
+	case b.Dir == "":
+		return bad("backup.dir", "is required with backup.interval (the folder backups go to)")
+	case b.Interval == 0:
+		return bad("backup.interval", "is required with backup.dir: a duration such as 24h")
+	case time.Duration(b.Interval) < time.Minute:
+		return bad("backup.interval", "%s: want at least 1m, such as 24h", time.Duration(b.Interval))
+	case b.Keep < 1:
+		return bad("backup.keep", "want a number of backups, at least 1")
+	case b.RecipientsFile == "" && b.PassphraseFile == "":
+		return bad("backup.recipients_file", "scheduled backups are encrypted: set backup.recipients_file (age public keys) or backup.passphrase_file")
+	case b.RecipientsFile != "" && b.PassphraseFile != "":
+		return bad("backup.passphrase_file", "cannot be combined with backup.recipients_file: choose one")
+	}
+	return nil
+}
+
+// parseHeaders reads tracing.headers, written as OTEL_EXPORTER_OTLP_HEADERS
+// is: key=value pairs separated by commas, values URL-encoded.
+func parseHeaders(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if k = strings.TrimSpace(k); !ok || k == "" {
+			return nil, fmt.Errorf("want key=value pairs separated by commas (the pair %d is not one)", len(out)+1)
+		}
+		dec, err := url.QueryUnescape(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("the value of %s: %v", k, err)
+		}
+		out[k] = dec
+	}
+	return out, nil
 }
 
 func checkAddr(a string) error {
@@ -448,7 +611,13 @@ func printConfig(w io.Writer, c Config, src configSource) error {
 		m := node.Content[i+1]
 		for j := 0; j+1 < len(m.Content); j += 2 {
 			key := section + "." + m.Content[j].Value
-			m.Content[j+1].LineComment = src.of(key)
+			if v := m.Content[j+1]; v.Kind == yaml.SequenceNode && len(v.Content) > 0 {
+				// A block list's own comment would land after its last
+				// item; the key's stays on the key's line.
+				m.Content[j].LineComment = src.of(key)
+			} else {
+				v.LineComment = src.of(key)
+			}
 		}
 	}
 	enc := yaml.NewEncoder(w)
@@ -462,9 +631,12 @@ func printConfig(w io.Writer, c Config, src configSource) error {
 // envNames lists the environment variables the configuration reads, for
 // the Dockerfile test and the docs.
 func envNames() []string {
-	out := []string{"MILLRACE_CONFIG"}
+	out := []string{"MILLRACE_CONFIG", "OTEL_SDK_DISABLED"}
 	for _, s := range settings {
 		out = append(out, s.env)
+		if s.otelEnv != "" {
+			out = append(out, s.otelEnv)
+		}
 	}
 	sort.Strings(out)
 	return out

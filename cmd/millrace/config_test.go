@@ -95,6 +95,18 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{args: []string{"-workers", "0"}, want: "flag -workers: runs.workers: want at least 1"},
 		{args: []string{"-log-level", "loud"}, want: "flag -log-level: log.level"},
 		{args: []string{"-shutdown-grace", "soon"}, want: "flag -shutdown-grace: server.shutdown_grace"},
+		{file: "tls:\n  cert: c.pem\n", want: "tls.key: is required with tls.cert"},
+		{file: "tls:\n  self_signed: maybe\n", want: "cannot unmarshal"},
+		{env: map[string]string{"MILLRACE_TLS_SELF_SIGNED": "yes please"}, want: "env MILLRACE_TLS_SELF_SIGNED: tls.self_signed: \"yes please\": want true or false"},
+		{env: map[string]string{"MILLRACE_TLS_HOSTS": "nas.lan"}, want: "tls.hosts: names the self-signed certificate's hosts"},
+		{env: map[string]string{"MILLRACE_BACKUP_DIR": "/backups"}, want: "default: backup.interval: is required with backup.dir"},
+		{env: map[string]string{"MILLRACE_BACKUP_DIR": "/b", "MILLRACE_BACKUP_INTERVAL": "30s"}, want: "env MILLRACE_BACKUP_INTERVAL: backup.interval: 30s: want at least 1m"},
+		{env: map[string]string{"MILLRACE_BACKUP_DIR": "/b", "MILLRACE_BACKUP_INTERVAL": "1h"}, want: "backup.recipients_file: scheduled backups are encrypted"},
+		{env: map[string]string{"MILLRACE_BACKUP_DIR": "/b", "MILLRACE_BACKUP_INTERVAL": "1h", "MILLRACE_BACKUP_KEEP": "0", "MILLRACE_BACKUP_PASSPHRASE_FILE": "p"}, want: "env MILLRACE_BACKUP_KEEP: backup.keep: want a number of backups"},
+		{env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, want: "env OTEL_EXPORTER_OTLP_ENDPOINT: tracing.otlp_endpoint: \"collector:4318\": want an http:// or https:// URL"},
+		{args: []string{"-trace-sample-ratio", "2"}, want: "flag -trace-sample-ratio: tracing.sample_ratio: 2: want a number from 0"},
+		{args: []string{"-trace-sample-ratio", "half"}, want: "flag -trace-sample-ratio: tracing.sample_ratio: \"half\" is not a number"},
+		{file: "tracing:\n  headers: justakey\n", want: "tracing.headers: want key=value pairs"},
 	} {
 		_, _, err := load(t, tc.file, tc.env, tc.args...)
 		require.ErrorContains(t, err, tc.want, "%+v", tc)
@@ -107,14 +119,14 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 func TestConfigPrintMasksSecrets(t *testing.T) {
 	t.Parallel()
 	file := "database:\n  url: postgres://millrace:hunter2@db.example:5432/millrace\naccel:\n  token: tok-secret-accel\n"
-	vars := map[string]string{"MILLRACE_SECRET_KEY": "c2VjcmV0LWtleS1iYXNlNjQ=", "MILLRACE_METRICS_TOKEN": "scrape-secret"}
+	vars := map[string]string{"MILLRACE_SECRET_KEY": "c2VjcmV0LWtleS1iYXNlNjQ=", "MILLRACE_METRICS_TOKEN": "scrape-secret", "OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=hc-secret"}
 	p := filepath.Join(t.TempDir(), "m.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(file), 0o600))
 	var out bytes.Buffer
 	err := run(context.Background(), &env{stdout: &out, stderr: io.Discard, getenv: envMap(vars)}, []string{"config", "print", "-config", p, "-addr", "127.0.0.1:9999"})
 	require.NoError(t, err)
 	s := out.String()
-	for _, secret := range []string{"hunter2", "tok-secret-accel", "c2VjcmV0LWtleS1iYXNlNjQ=", "scrape-secret"} {
+	for _, secret := range []string{"hunter2", "tok-secret-accel", "c2VjcmV0LWtleS1iYXNlNjQ=", "scrape-secret", "hc-secret"} {
 		require.NotContains(t, s, secret)
 	}
 	require.Contains(t, s, "postgres://millrace@db.example:5432/millrace (password hidden)")
@@ -154,6 +166,14 @@ func TestSettingsTable(t *testing.T) {
 			*p, probe = 4321, "4321"
 		case *int64:
 			*p, probe = 4321, "4321"
+		case *float64:
+			*p, probe = 0.25, "0.25"
+		case *bool:
+			*p, probe = true, "true"
+		case *[]string:
+			*p, probe = []string{"probe-value"}, "# default\n    - probe-value"
+		default:
+			t.Fatalf("%s: no probe for %T", s.key, p)
 		}
 		var out bytes.Buffer
 		require.NoError(t, printConfig(&out, c, configSource{}))
@@ -165,6 +185,70 @@ func TestSettingsTable(t *testing.T) {
 		}
 		require.Regexp(t, "(?m)^  "+leaf+`: "?`+probe, out.String(), s.key)
 	}
+}
+
+// TLS, scheduled backups and tracing are keys like the others: in the
+// file, overridden by their variables and flags; -tls-self-signed stays
+// a flag without a value and -tls-host repeats.
+func TestConfigTLSBackupTracingKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pass := filepath.Join(dir, "pass")
+	require.NoError(t, os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600))
+	file := "tls:\n  self_signed: true\n  hosts: [nas.lan, 192.168.1.9]\nbackup:\n  dir: " + dir + "\n  interval: 24h\n  passphrase_file: " + pass +
+		"\ntracing:\n  otlp_endpoint: http://collector:4318\n  sample_ratio: 0.5\n"
+	c, src, err := load(t, file, map[string]string{"MILLRACE_BACKUP_KEEP": "3", "OTEL_SERVICE_NAME": "from-otel"}, "-tls-host", "a.lan", "-tls-host", "b.lan")
+	require.NoError(t, err)
+	require.True(t, c.TLS.SelfSigned)
+	require.Equal(t, []string{"a.lan", "b.lan"}, c.TLS.Hosts, "the flag replaces the file's list")
+	require.Equal(t, "flag -tls-host", src.of("tls.hosts"))
+	require.Equal(t, 3, c.Backup.Keep)
+	require.Equal(t, "env OTEL_SERVICE_NAME", src.of("tracing.service_name"))
+	sc := serverConfig(c, io.Discard)
+	require.Equal(t, []string{"a.lan", "b.lan"}, sc.TLS.Hosts)
+	require.Equal(t, "http://collector:4318", sc.Tracing.Endpoint)
+	require.Equal(t, 0.5, sc.Tracing.SampleRatio)
+	require.Equal(t, "from-otel", sc.Tracing.ServiceName)
+	sched, err := backupSchedule(c.Backup, src)
+	require.NoError(t, err)
+	require.Equal(t, 24*time.Hour, sched.Interval)
+	require.Len(t, sched.Recipients, 1)
+
+	c, _, err = load(t, "", map[string]string{"MILLRACE_TLS_CERT": "c.pem", "MILLRACE_TLS_KEY": "k.pem"}, "-tls-self-signed")
+	require.ErrorContains(t, err, "env MILLRACE_TLS_CERT: tls.cert: cannot be combined with tls.self_signed")
+	c, _, err = load(t, "tls:\n  cert: c.pem\n  key: k.pem\n", map[string]string{"MILLRACE_TLS_SELF_SIGNED": "0"})
+	require.NoError(t, err)
+	require.Equal(t, "c.pem", tlsConfig(c.TLS).CertFile)
+	require.Nil(t, tlsConfig(defaultConfig().TLS), "no TLS key: plain HTTP")
+
+	// A recipients file that cannot be read is named by its key.
+	c, src, err = load(t, "backup:\n  dir: /tmp\n  interval: 1h\n  recipients_file: "+filepath.Join(dir, "missing")+"\n", nil)
+	require.NoError(t, err)
+	_, err = backupSchedule(c.Backup, src)
+	require.ErrorContains(t, err, "backup.recipients_file: reading the recipients file")
+}
+
+// OTEL_EXPORTER_OTLP_ENDPOINT counts as the environment, below
+// MILLRACE_OTLP_ENDPOINT and above the file; OTEL_SDK_DISABLED turns
+// tracing off unless a flag turns it on.
+func TestConfigTracingStandardEnv(t *testing.T) {
+	t.Parallel()
+	file := "tracing:\n  otlp_endpoint: http://file:4318\n"
+	c, src, err := load(t, file, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"})
+	require.NoError(t, err)
+	require.Equal(t, "http://otel:4318", c.Tracing.OTLPEndpoint)
+	require.Equal(t, "env OTEL_EXPORTER_OTLP_ENDPOINT", src.of("tracing.otlp_endpoint"))
+	c, _, err = load(t, file, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318", "MILLRACE_OTLP_ENDPOINT": "http://mine:4318"})
+	require.NoError(t, err)
+	require.Equal(t, "http://mine:4318", c.Tracing.OTLPEndpoint)
+	c, src, err = load(t, file, map[string]string{"OTEL_SDK_DISABLED": "true"})
+	require.NoError(t, err)
+	require.Empty(t, c.Tracing.OTLPEndpoint)
+	require.Equal(t, "env OTEL_SDK_DISABLED", src.of("tracing.otlp_endpoint"))
+	c, _, err = load(t, file, map[string]string{"OTEL_SDK_DISABLED": "true"}, "-otlp-endpoint", "http://flag:4318")
+	require.NoError(t, err)
+	require.Equal(t, "http://flag:4318", c.Tracing.OTLPEndpoint)
+	require.Empty(t, serverConfig(defaultConfig(), io.Discard).Tracing.Endpoint, "off by default")
 }
 
 func FuzzParseConfig(f *testing.F) {

@@ -19,6 +19,7 @@ import (
 	"github.com/millrace/millrace/server"
 	"github.com/millrace/millrace/server/accel"
 	"github.com/millrace/millrace/server/engine"
+	"github.com/millrace/millrace/server/tracing"
 	// Cron triggers name IANA time zones; embed the database so they
 	// work on machines without /usr/share/zoneinfo (containers).
 	_ "time/tzdata"
@@ -124,17 +125,9 @@ func run(ctx context.Context, e *env, args []string) error {
 // serverFlags parses a server command's flags into the effective
 // configuration.
 func serverFlags(name string, e *env, args []string) (Config, configSource, error) {
-	return serverFlagsWith(name, e, args, nil)
-}
-
-// serverFlagsWith is serverFlags with more flags, added by extra.
-func serverFlagsWith(name string, e *env, args []string, extra func(*flag.FlagSet)) (Config, configSource, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	path := configFlags(fs)
-	if extra != nil {
-		extra(fs)
-	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, nil, err
 	}
@@ -149,6 +142,7 @@ func serverConfig(c Config, out io.Writer) server.Config {
 	mode, _ := accel.ParseMode(c.Accel.Mode) // validated
 	retention := engine.DefaultRetention()
 	retention.MaxAge, retention.MaxRuns = time.Duration(c.Runs.Retention), c.Runs.RetentionCount
+	headers, _ := parseHeaders(c.Tracing.Headers) // validated
 	return server.Config{
 		Addr: c.Server.Addr, DataDir: c.Server.Data, DatabaseURL: c.Database.URL, Engine: c.Server.Engine,
 		SecretKey: c.Secrets.Key, Out: out,
@@ -159,12 +153,21 @@ func serverConfig(c Config, out io.Writer) server.Config {
 		ShutdownGrace: time.Duration(c.Server.ShutdownGrace),
 		Workers:       c.Runs.Workers,
 		MetricsToken:  c.Metrics.Token,
+		TLS:           tlsConfig(c.TLS),
+		Tracing:       tracing.Config{Endpoint: c.Tracing.OTLPEndpoint, SampleRatio: c.Tracing.SampleRatio, ServiceName: c.Tracing.ServiceName, Headers: headers},
 	}
 }
 
+// tlsConfig is the server's HTTPS configuration; nil serves HTTP.
+func tlsConfig(t TLSConfig) *server.TLSConfig {
+	if t.Cert == "" && t.Key == "" && !t.SelfSigned {
+		return nil
+	}
+	return &server.TLSConfig{CertFile: t.Cert, KeyFile: t.Key, SelfSigned: t.SelfSigned, Hosts: t.Hosts}
+}
+
 func serve(ctx context.Context, e *env, args []string) error {
-	var applyTrust func(*server.Config) error
-	c, _, err := serverFlagsWith("serve", e, args, func(fs *flag.FlagSet) { applyTrust = trustFlags(fs) })
+	c, src, err := serverFlags("serve", e, args)
 	if err != nil {
 		return err
 	}
@@ -175,9 +178,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	sc := serverConfig(c, e.stdout)
-	// HTTPS and scheduled backups (trust.go) are serve's flags and
-	// MILLRACE_TLS_*/MILLRACE_BACKUP_* variables, not yet file keys.
-	if err := applyTrust(&sc); err != nil {
+	if sc.Backup, err = backupSchedule(c.Backup, src); err != nil {
 		return err
 	}
 	return server.Run(ctx, sc)

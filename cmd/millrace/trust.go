@@ -9,7 +9,6 @@ import (
 	"os"
 	osuser "os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -173,44 +172,22 @@ func backupRestore(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
-// trustFlags adds serve's HTTPS flags and returns what applies them, with
-// the scheduled-backup settings from the environment, to the config:
-//
-//	-tls-cert F -tls-key F   serve HTTPS with these PEM files
-//	-tls-self-signed         make (once) and serve a self-signed certificate
-//	MILLRACE_BACKUP_DIR, MILLRACE_BACKUP_INTERVAL (e.g. 24h), MILLRACE_BACKUP_KEEP (7),
-//	MILLRACE_BACKUP_RECIPIENTS_FILE or MILLRACE_BACKUP_PASSPHRASE_FILE
-func trustFlags(fs *flag.FlagSet) func(*server.Config) error {
-	cert := fs.String("tls-cert", envOr("MILLRACE_TLS_CERT", ""), "serve HTTPS with this PEM certificate (chain) file")
-	key := fs.String("tls-key", envOr("MILLRACE_TLS_KEY", ""), "the PEM private key of -tls-cert")
-	selfSigned := fs.Bool("tls-self-signed", os.Getenv("MILLRACE_TLS_SELF_SIGNED") == "1", "serve HTTPS with a self-signed certificate kept in DATA/tls (for a LAN)")
-	var hosts listFlag
-	fs.Var(&hosts, "tls-host", "another name or address for the self-signed certificate; repeatable")
-	return func(cfg *server.Config) error {
-		if *cert != "" || *key != "" || *selfSigned {
-			cfg.TLS = &server.TLSConfig{CertFile: *cert, KeyFile: *key, SelfSigned: *selfSigned, Hosts: hosts}
-		}
-		dir, every := os.Getenv("MILLRACE_BACKUP_DIR"), os.Getenv("MILLRACE_BACKUP_INTERVAL")
-		if dir == "" && every == "" {
-			return nil
-		}
-		interval, err := time.ParseDuration(every)
-		if err != nil || interval < time.Minute || dir == "" {
-			return fmt.Errorf("scheduled backups need MILLRACE_BACKUP_DIR (a folder) and MILLRACE_BACKUP_INTERVAL (a duration of at least 1m, such as 24h); got %q and %q", dir, every)
-		}
-		rs, err := backup.Recipients(os.Getenv("MILLRACE_BACKUP_PASSPHRASE_FILE"), nil, os.Getenv("MILLRACE_BACKUP_RECIPIENTS_FILE"))
-		if err != nil {
-			return fmt.Errorf("scheduled backups (MILLRACE_BACKUP_PASSPHRASE_FILE or MILLRACE_BACKUP_RECIPIENTS_FILE): %w", err)
-		}
-		keep := 7
-		if v := os.Getenv("MILLRACE_BACKUP_KEEP"); v != "" {
-			if keep, err = strconv.Atoi(v); err != nil || keep < 1 {
-				return fmt.Errorf("MILLRACE_BACKUP_KEEP=%q: want a number of backups, at least 1", v)
-			}
-		}
-		cfg.Backup = backup.Schedule{Interval: interval, Dir: dir, Recipients: rs, Keep: keep}
-		return nil
+// backupSchedule turns the backup keys into the server's schedule,
+// reading the recipients or passphrase file now, so that a missing or
+// malformed one fails the start with the key that names it.
+func backupSchedule(b BackupConfig, src configSource) (backup.Schedule, error) {
+	if b.Dir == "" {
+		return backup.Schedule{}, nil // validate refuses a half schedule
 	}
+	rs, err := backup.Recipients(b.PassphraseFile, nil, b.RecipientsFile)
+	if err != nil {
+		key := "backup.recipients_file"
+		if b.PassphraseFile != "" {
+			key = "backup.passphrase_file"
+		}
+		return backup.Schedule{}, &FieldError{src.of(key), key, err.Error()}
+	}
+	return backup.Schedule{Interval: time.Duration(b.Interval), Dir: b.Dir, Recipients: rs, Keep: b.Keep}, nil
 }
 
 // secretsCmd is `millrace secrets rotate-key`: the offline rotation, for a

@@ -19,6 +19,7 @@ import (
 	"github.com/millrace/millrace/server/registry"
 	"github.com/millrace/millrace/server/sandbox"
 	"github.com/millrace/millrace/server/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Run and node statuses as stored.
@@ -66,6 +67,9 @@ type Executor struct {
 	// "running" checkpoint is stored (see startAttempt); zero stores it
 	// before the attempt starts. Default 50 ms.
 	RunningCheckpointDelay time.Duration
+	// Tracer, if set, gives each node attempt a span (the run's span is
+	// the queue's); nil records none and costs nothing.
+	Tracer trace.Tracer
 
 	// draining is set by Drain: no node starts any more.
 	draining atomic.Bool
@@ -761,7 +765,8 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 	for attempt := prior + 1; attempt <= maxAttempts; attempt++ {
 		cp.Attempts = attempt
 		pending := x.startAttempt(ctx, st, cp)
-		res, _, err := x.invoker.Invoke(ctx, registry.InvokeRequest{
+		ictx, span := x.nodeSpan(ctx, st, n, attempt)
+		res, _, err := x.invoker.Invoke(ictx, registry.InvokeRequest{
 			ModuleID: moduleID, Version: version, Input: input, Config: n.Config,
 			TimeoutCap: time.Duration(n.TimeoutMS) * time.Millisecond,
 			OnProgress: func(p sandbox.Progress) {
@@ -769,6 +774,7 @@ func (x *Executor) runNode(ctx context.Context, st *runState, id string) error {
 				x.Events.Publish(Event{Type: "node.progress", RunID: st.run.ID, NodeID: id, Data: data})
 			},
 		})
+		endNodeSpan(span, res, err)
 		if err := pending.settle(); err != nil {
 			return err
 		}

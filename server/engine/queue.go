@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/millrace/millrace/server/store"
+	"github.com/millrace/millrace/server/tracing"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RunArgs is the River job that executes one workflow run. One job runs a
@@ -20,6 +23,10 @@ import (
 // that much to every hop (see ../shared/reference/river-measured.md).
 type RunArgs struct {
 	RunID string `json:"run_id"`
+	// Trace is the W3C trace context (traceparent, tracestate) of what
+	// queued the run, so that the run's span, in whichever process
+	// executes it, joins the trigger's trace. Empty when tracing is off.
+	Trace map[string]string `json:"trace,omitempty"`
 }
 
 // Kind names the job kind in River's tables.
@@ -27,7 +34,8 @@ func (RunArgs) Kind() string { return "workflow_run" }
 
 type runWorker struct {
 	river.WorkerDefaults[RunArgs]
-	exec *Executor
+	exec   *Executor
+	tracer trace.Tracer // nil: tracing off
 }
 
 // Timeout is unlimited: a run may be long, and each module invocation
@@ -35,7 +43,16 @@ type runWorker struct {
 func (w *runWorker) Timeout(*river.Job[RunArgs]) time.Duration { return -1 }
 
 func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
-	_, err := w.exec.Execute(ctx, job.Args.RunID)
+	var span trace.Span
+	if w.tracer != nil {
+		ctx, span = w.tracer.Start(tracing.Extract(ctx, job.Args.Trace), "run",
+			trace.WithAttributes(tracing.AttrRunID.String(job.Args.RunID), attribute.Int("millrace.job_attempt", job.Attempt)))
+	}
+	run, err := w.exec.Execute(ctx, job.Args.RunID)
+	if span != nil {
+		span.SetAttributes(tracing.AttrWorkflowID.String(run.WorkflowID), tracing.AttrStatus.String(run.Status))
+		tracing.End(span, err)
+	}
 	if w.exec.Draining() && (errors.Is(err, ErrDraining) || ctx.Err() != nil) {
 		// Shutdown: the run is handed back (its lease released, its
 		// finished nodes checkpointed). Available again at once, so
@@ -67,6 +84,9 @@ type QueueConfig struct {
 	// it is considered lost and queued again; default 10 minutes.
 	QueuedGrace time.Duration
 	Logger      *slog.Logger
+	// Tracer, if set, gives each execution of a run a span, the child of
+	// the span that queued it; nil records none.
+	Tracer trace.Tracer
 }
 
 // Queue executes runs durably through River.
@@ -125,7 +145,7 @@ func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec
 		return nil, fmt.Errorf("migrating River's tables: %w", err)
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &runWorker{exec: exec})
+	river.AddWorker(workers, &runWorker{exec: exec, tracer: cfg.Tracer})
 	client, err := river.NewClient(driver, &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers: workers,
@@ -148,7 +168,7 @@ func NewQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], exec
 	}
 	return &Queue{
 		insert: func(ctx context.Context, runID string) error {
-			_, err := client.Insert(ctx, RunArgs{RunID: runID}, nil)
+			_, err := client.Insert(ctx, RunArgs{RunID: runID, Trace: tracing.Inject(ctx)}, nil)
 			return err
 		},
 		start:      client.Start,
@@ -216,14 +236,26 @@ func (q *Queue) ExecuteNow(ctx context.Context, run store.Run, def *Definition, 
 		release()
 		return false, err
 	}
+	var span trace.Span
+	if q.cfg.Tracer != nil {
+		// The run's span, as the queue's worker would start it, under
+		// the caller's (the trigger's) span; runCtx itself outlives the
+		// caller.
+		runCtx, span = q.cfg.Tracer.Start(trace.ContextWithSpanContext(runCtx, trace.SpanContextFromContext(ctx)), "run",
+			trace.WithAttributes(tracing.AttrRunID.String(run.ID), tracing.AttrWorkflowID.String(run.WorkflowID)))
+	}
 	go func() {
 		defer release()
 		out, nodes, err := q.exec.ExecuteLeased(runCtx, run, def)
+		if span != nil {
+			span.SetAttributes(tracing.AttrStatus.String(out.Status))
+			tracing.End(span, err)
+		}
 		if !finished(out.Status) {
 			if err == nil {
 				err = errors.New("the run stopped unfinished")
 			}
-			q.handBack(run.ID, err)
+			q.handBack(runCtx, run.ID, err)
 		}
 		done(Outcome{Run: out, Nodes: nodes, Err: err})
 	}()
@@ -234,8 +266,9 @@ func (q *Queue) ExecuteNow(ctx context.Context, run store.Run, def *Definition, 
 // that a worker (this process's next start, or another process) resumes
 // it from its checkpoints. Should this fail too, recovery still finds the
 // run: it is running, and its lease was released.
-func (q *Queue) handBack(runID string, cause error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func (q *Queue) handBack(runCtx context.Context, runID string, cause error) {
+	// The job carries the run's trace (the context's span), not its end.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), 10*time.Second)
 	defer cancel()
 	if err := q.insert(ctx, runID); err != nil {
 		q.cfg.Logger.Warn("handing an eagerly started run to the queue", "run_id", runID, "cause", cause, "err", err)

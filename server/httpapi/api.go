@@ -5,6 +5,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,6 +57,9 @@ type Deps struct {
 	// RotateKey re-encrypts every secret under a new key file; nil when
 	// the key comes from the environment (answers 409).
 	RotateKey func(context.Context) (int, error)
+	// Tracer, if set, gives a manual run start a trigger span, the root
+	// of the run's trace; nil records none.
+	Tracer trace.Tracer
 	// Training runs training jobs; nil means training is off.
 	Training *training.Manager
 }

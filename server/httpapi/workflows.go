@@ -9,6 +9,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/millrace/millrace/server/auth"
 	"github.com/millrace/millrace/server/engine"
+	"github.com/millrace/millrace/server/tracing"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // WorkflowIDPath names a workflow. (Exported: huma fills path
@@ -86,7 +88,17 @@ func registerWorkflows(api huma.API, d *Deps) {
 			}
 			input = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		}
+		var span trace.Span
+		if d.Tracer != nil {
+			ctx, span = d.Tracer.Start(ctx, "trigger manual", trace.WithAttributes(tracing.AttrTrigger.String("manual"), tracing.AttrWorkflowID.String(in.ID)))
+		}
 		run, err := d.Runs.Start(ctx, in.ID, in.Body.Version, input, "manual")
+		if span != nil {
+			if run != nil {
+				span.SetAttributes(tracing.AttrRunID.String(run.ID))
+			}
+			tracing.End(span, err)
+		}
 		if err != nil {
 			return nil, problem(ctx, err)
 		}

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/millrace/millrace/server/tracing"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"slices"
 	"strings"
@@ -104,6 +106,9 @@ type Config struct {
 	// Now is the clock; tests replace it. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Tracer, if set, gives each run a trigger starts a span: the root of
+	// the run's trace. nil records none.
+	Tracer trace.Tracer
 }
 
 // Service creates, lists and deletes triggers, and answers webhook calls.
@@ -113,6 +118,7 @@ type Service struct {
 	vault  *secrets.Vault
 	now    func() time.Time
 	logger *slog.Logger
+	tracer trace.Tracer
 }
 
 // New returns the trigger service. Runs start through runs; webhook
@@ -124,7 +130,7 @@ func New(s store.Store, runs *engine.Runs, vault *secrets.Vault, cfg Config) *Se
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{store: s, runs: runs, vault: vault, now: cfg.Now, logger: cfg.Logger}
+	return &Service{store: s, runs: runs, vault: vault, now: cfg.Now, logger: cfg.Logger, tracer: cfg.Tracer}
 }
 
 // newID returns "trg_" and 16 hex digits: 64 random bits, which is also
@@ -379,20 +385,32 @@ func view(t store.Trigger) (*Trigger, error) {
 // startRun starts the latest published version of a trigger's workflow.
 // The run's trigger field names the trigger, so a run can be traced back.
 func (s *Service) startRun(ctx context.Context, t store.Trigger, input any) (*engine.RunView, error) {
-	return startWith(ctx, t, input, s.runs.Start)
+	return s.startWith(ctx, t, input, s.runs.Start)
 }
 
 // startRunNow starts a run like startRun for a caller that waits for it
 // (see engine.Runs.StartNow).
 func (s *Service) startRunNow(ctx context.Context, t store.Trigger, input any) (*engine.RunView, error) {
-	return startWith(ctx, t, input, s.runs.StartNow)
+	return s.startWith(ctx, t, input, s.runs.StartNow)
 }
 
-func startWith(ctx context.Context, t store.Trigger, input any,
+func (s *Service) startWith(ctx context.Context, t store.Trigger, input any,
 	start func(ctx context.Context, workflowID string, version int, input json.RawMessage, trigger string) (*engine.RunView, error)) (*engine.RunView, error) {
 	raw, err := json.Marshal(input)
 	if err != nil {
 		return nil, err
 	}
-	return start(ctx, t.WorkflowID, 0, raw, t.Kind+":"+t.ID)
+	if s.tracer == nil {
+		return start(ctx, t.WorkflowID, 0, raw, t.Kind+":"+t.ID)
+	}
+	// A new root, also for a webhook call that carries a traceparent: a
+	// caller on the internet must not decide what this server samples.
+	ctx, span := s.tracer.Start(ctx, "trigger "+t.Kind, trace.WithNewRoot(), trace.WithAttributes(tracing.AttrTrigger.String(t.Kind),
+		tracing.AttrTriggerID.String(t.ID), tracing.AttrWorkflowID.String(t.WorkflowID)))
+	run, err := start(ctx, t.WorkflowID, 0, raw, t.Kind+":"+t.ID)
+	if run != nil {
+		span.SetAttributes(tracing.AttrRunID.String(run.ID))
+	}
+	tracing.End(span, err)
+	return run, err
 }

@@ -58,6 +58,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	idle := fs.Duration("idle-unload", 10*time.Minute, "unload a model unused this `long` (0: never)")
 	maxBody := fs.Int64("max-body", service.DefaultMaxBodyBytes, "largest request body in `bytes`")
 	token := fs.String("token", "", "bearer `token` required on every endpoint but health (env MILLRACE_ACCEL_TOKEN)")
+	// OpenTelemetry's standard variable is the last fallback, unless the
+	// SDK's off switch is set; a server passes its own choice as a flag.
+	otelEndpoint := getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") {
+		otelEndpoint = ""
+	}
+	otlpEndpoint := fs.String("otlp-endpoint", env("MILLRACE_ACCEL_OTLP_ENDPOINT", otelEndpoint), "export traces over OTLP/HTTP to this base `URL`, such as http://localhost:4318; /v1/traces is appended (env MILLRACE_ACCEL_OTLP_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT; empty: no tracing)")
+	sampleRatio := fs.Float64("trace-sample-ratio", 1, "share of traces begun here that are recorded, 0 to 1 (a request carrying a traceparent follows its caller's decision)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,7 +101,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	jobs := training.NewJobs(log)
 	defer jobs.Close()
-	svc := service.New(mgr, service.Config{Token: *token, MaxBodyBytes: *maxBody, Version: version, Logger: log, Jobs: jobs})
+	tracer, stopTracing, err := startTracing(*otlpEndpoint, *sampleRatio)
+	if err != nil {
+		return err
+	}
+	// After the server's shutdown (deferred calls run last first), so the
+	// spans of the last requests are sent.
+	defer stopTracing()
+	svc := service.New(mgr, service.Config{Token: *token, MaxBodyBytes: *maxBody, Version: version, Logger: log, Jobs: jobs, Tracer: tracer})
 
 	ln, err := service.Listen(*listen)
 	if err != nil {
