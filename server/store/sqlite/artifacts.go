@@ -68,7 +68,7 @@ func (s *DB) PutArtifact(ctx context.Context, a store.Artifact) error {
 func (s *DB) Artifact(ctx context.Context, runID, id string) (store.Artifact, error) {
 	var a store.Artifact
 	var created string
-	err := s.db.QueryRowContext(ctx, `SELECT id, run_id, node_id, name, content_type, size, sha256, data, created_at
+	err := s.rd.QueryRowContext(ctx, `SELECT id, run_id, node_id, name, content_type, size, sha256, data, created_at
 		FROM artifacts WHERE id = ? AND run_id = ?`, id, runID).
 		Scan(&a.ID, &a.RunID, &a.NodeID, &a.Name, &a.ContentType, &a.Size, &a.SHA256, &a.Data, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -83,7 +83,7 @@ func (s *DB) Artifact(ctx context.Context, runID, id string) (store.Artifact, er
 
 // ListArtifacts lists a run's artifacts without their bytes.
 func (s *DB) ListArtifacts(ctx context.Context, runID string) ([]store.Artifact, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, run_id, node_id, name, content_type, size, sha256, created_at
+	rows, err := s.rd.QueryContext(ctx, `SELECT id, run_id, node_id, name, content_type, size, sha256, created_at
 		FROM artifacts WHERE run_id = ? ORDER BY node_id, name`, runID)
 	if err != nil {
 		return nil, err

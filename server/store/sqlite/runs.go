@@ -68,7 +68,7 @@ func (s *DB) Run(ctx context.Context, id string) (store.Run, error) {
 	var r store.Run
 	var input, created string
 	var output, started, finished sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT id, workflow_id, version, status, input, output, error, trigger, created_at, started_at, finished_at FROM runs WHERE id = ?`, id).
+	err := s.rd.QueryRowContext(ctx, `SELECT id, workflow_id, version, status, input, output, error, trigger, created_at, started_at, finished_at FROM runs WHERE id = ?`, id).
 		Scan(&r.ID, &r.WorkflowID, &r.Version, &r.Status, &input, &output, &r.Error, &r.Trigger, &created, &started, &finished)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, store.ErrNotFound
@@ -101,7 +101,7 @@ func (s *DB) PutNodeRun(ctx context.Context, n store.NodeRun) error {
 
 // NodeRuns lists a run's checkpoints by start time.
 func (s *DB) NodeRuns(ctx context.Context, runID string) ([]store.NodeRun, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT run_id, node_id, status, attempts, input, output, port, logs, error, started_at, finished_at
+	rows, err := s.rd.QueryContext(ctx, `SELECT run_id, node_id, status, attempts, input, output, port, logs, error, started_at, finished_at
 		FROM node_runs WHERE run_id = ? ORDER BY started_at IS NULL, started_at, node_id`, runID)
 	if err != nil {
 		return nil, err
@@ -172,7 +172,7 @@ func (s *DB) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, erro
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM runs
+	rows, err := s.rd.QueryContext(ctx, `SELECT id FROM runs
 		WHERE (? = '' OR workflow_id = ?) AND (? = '' OR status = ?) AND (? = '' OR id < ?)
 		ORDER BY id DESC LIMIT ?`, f.WorkflowID, f.WorkflowID, f.Status, f.Status, f.Before, f.Before, f.Limit)
 	if err != nil {

@@ -103,7 +103,7 @@ func (s *DB) queryTriggers(ctx context.Context, query string, args ...any) ([]st
 
 // Trigger returns one trigger.
 func (s *DB) Trigger(ctx context.Context, id string) (store.Trigger, error) {
-	return scanTrigger(s.db.QueryRowContext(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE id = ?`, id))
+	return scanTrigger(s.rd.QueryRowContext(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE id = ?`, id))
 }
 
 // ListTriggers lists triggers oldest first.

@@ -35,7 +35,7 @@ func scanWorkflow(row interface{ Scan(...any) error }) (store.Workflow, error) {
 
 // Workflow returns a workflow and its draft.
 func (s *DB) Workflow(ctx context.Context, id string) (store.Workflow, error) {
-	return scanWorkflow(s.db.QueryRowContext(ctx, `SELECT `+workflowColumns+` FROM workflows WHERE id = ?`, id))
+	return scanWorkflow(s.rd.QueryRowContext(ctx, `SELECT `+workflowColumns+` FROM workflows WHERE id = ?`, id))
 }
 
 // ListWorkflows lists workflows by id.
@@ -93,12 +93,12 @@ func scanWorkflowVersion(row interface{ Scan(...any) error }) (store.WorkflowVer
 
 // WorkflowVersion returns one published version.
 func (s *DB) WorkflowVersion(ctx context.Context, id string, version int) (store.WorkflowVersion, error) {
-	return scanWorkflowVersion(s.db.QueryRowContext(ctx, `SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = ? AND version = ?`, id, version))
+	return scanWorkflowVersion(s.rd.QueryRowContext(ctx, `SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = ? AND version = ?`, id, version))
 }
 
 // ListWorkflowVersions lists versions oldest first.
 func (s *DB) ListWorkflowVersions(ctx context.Context, id string) ([]store.WorkflowVersion, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = ? ORDER BY version`, id)
+	rows, err := s.rd.QueryContext(ctx, `SELECT workflow_id, version, definition, created_at FROM workflow_versions WHERE workflow_id = ? ORDER BY version`, id)
 	if err != nil {
 		return nil, err
 	}
