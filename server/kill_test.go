@@ -214,6 +214,14 @@ func databases(t *testing.T) map[string]func(t *testing.T) []string {
 // the run finishes, the finished first node is not executed again and the
 // interrupted node runs exactly once more. On SQLite and on PostgreSQL.
 func TestRunSurvivesKill9(t *testing.T) {
+	killMidRun(t, func(t *testing.T, p *process) string { return setupDurable(t, p, p.token, 4000) })
+}
+
+// killMidRun starts a server on each database, starts a run of the
+// durability workflow with start, kills the server with SIGKILL while the
+// run's slow node executes, and checks that after a restart the run
+// resumes as it should.
+func killMidRun(t *testing.T, start func(t *testing.T, p *process) (runID string)) {
 	if testing.Short() {
 		t.Skip("starts real server processes; skipped with -short")
 	}
@@ -224,7 +232,7 @@ func TestRunSurvivesKill9(t *testing.T) {
 			dataDir, addr := t.TempDir(), freeAddr(t)
 			p := startProcess(t, bin, dataDir, addr, env...)
 			require.NotEmpty(t, p.token)
-			runID := setupDurable(t, p, p.token, 4000)
+			runID := start(t, p)
 			waitNodeRunning(t, p, p.token, runID, "slow")
 			require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 			p.cmd.Wait()
@@ -241,42 +249,28 @@ func TestRunSurvivesKill9(t *testing.T) {
 // -9 mid-run, and after a restart the run is recovered from its lease and
 // finishes the same way.
 func TestSyncWebhookRunSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real server processes; skipped with -short")
-	}
-	bin := buildBinary(t)
-	for name, env := range databases(t) {
-		t.Run(name, func(t *testing.T) {
-			env := env(t)
-			dataDir, addr := t.TempDir(), freeAddr(t)
-			p := startProcess(t, bin, dataDir, addr, env...)
-			installDurable(t, p, p.token, 4000)
-			trig := p.call(t, p.token, http.MethodPost, "/v1/workflows/durable/triggers", map[string]any{"kind": "webhook", "webhook": map[string]any{"mode": "sync"}})
-			go func() {
-				// Cut off by the kill: the caller sees the connection drop.
-				req, _ := http.NewRequest(http.MethodPost, p.base+trig["path"].(string), bytes.NewReader([]byte(`{}`)))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-Millrace-Secret", trig["secret"].(string))
-				if res, err := http.DefaultClient.Do(req); err == nil {
-					res.Body.Close()
-				}
-			}()
-			var runID string
-			require.Eventually(t, func() bool {
-				runs := p.call(t, p.token, http.MethodGet, "/v1/runs?workflow_id=durable", nil)["runs"].([]any)
-				if len(runs) == 1 {
-					runID = runs[0].(map[string]any)["id"].(string)
-				}
-				return runID != ""
-			}, time.Minute, 20*time.Millisecond)
-			waitNodeRunning(t, p, p.token, runID, "slow")
-			require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-			p.cmd.Wait()
-
-			p2 := startProcess(t, bin, dataDir, addr, env...)
-			requireResumed(t, p2, p.token, runID)
-		})
-	}
+	killMidRun(t, func(t *testing.T, p *process) string {
+		installDurable(t, p, p.token, 4000)
+		trig := p.call(t, p.token, http.MethodPost, "/v1/workflows/durable/triggers", map[string]any{"kind": "webhook", "webhook": map[string]any{"mode": "sync"}})
+		go func() {
+			// Cut off by the kill: the caller sees the connection drop.
+			req, _ := http.NewRequest(http.MethodPost, p.base+trig["path"].(string), bytes.NewReader([]byte(`{}`)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Millrace-Secret", trig["secret"].(string))
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}()
+		var runID string
+		require.Eventually(t, func() bool {
+			runs := p.call(t, p.token, http.MethodGet, "/v1/runs?workflow_id=durable", nil)["runs"].([]any)
+			if len(runs) == 1 {
+				runID = runs[0].(map[string]any)["id"].(string)
+			}
+			return runID != ""
+		}, time.Minute, 20*time.Millisecond)
+		return runID
+	})
 }
 
 // Two servers on one PostgreSQL: the first executes a run; it is killed

@@ -121,16 +121,24 @@ func TestStartNowQueuesWhenBusy(t *testing.T) {
 	}
 }
 
+// startSlowEager starts drainWorkflow eagerly and waits until its slow
+// first node executes.
+func startSlowEager(t *testing.T) (*queueFixture, *engine.RunView) {
+	t.Helper()
+	f := newQueueFixture(t, 4)
+	id := f.publish(t, drainWorkflow)
+	run, err := f.runs.StartNow(context.Background(), id, 0, json.RawMessage(`{}`), "test")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return f.nodes(t, run.ID)["slow"].Status == engine.StatusRunning }, time.Minute, 5*time.Millisecond)
+	return f, run
+}
+
 // Stopping the queue lets an eager run's node in flight finish, then hands
 // the run to the queue; the next process resumes it from there.
 func TestEagerRunHandedBackOnShutdown(t *testing.T) {
 	t.Parallel()
-	f := newQueueFixture(t, 4)
+	f, run := startSlowEager(t)
 	ctx := context.Background()
-	id := f.publish(t, drainWorkflow)
-	run, err := f.runs.StartNow(ctx, id, 0, json.RawMessage(`{}`), "test")
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return f.nodes(t, run.ID)["slow"].Status == engine.StatusRunning }, time.Minute, 5*time.Millisecond)
 	require.NoError(t, f.queue.Stop(ctx))
 
 	nodes := f.nodes(t, run.ID)
@@ -189,13 +197,9 @@ func (s *recordingStore) PutNodeRun(ctx context.Context, n store.NodeRun) error 
 // Canceling an eager run stops it at once, as for a queued one.
 func TestEagerRunCancels(t *testing.T) {
 	t.Parallel()
-	f := newQueueFixture(t, 4)
+	f, run := startSlowEager(t)
 	ctx := context.Background()
-	id := f.publish(t, drainWorkflow)
-	run, err := f.runs.StartNow(ctx, id, 0, json.RawMessage(`{}`), "test")
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return f.nodes(t, run.ID)["slow"].Status == engine.StatusRunning }, time.Minute, 5*time.Millisecond)
-	_, err = f.runs.Cancel(ctx, run.ID)
+	_, err := f.runs.Cancel(ctx, run.ID)
 	require.NoError(t, err)
 	v, err := f.runs.Wait(ctx, run.ID)
 	require.NoError(t, err)
