@@ -241,10 +241,11 @@ func Run(ctx context.Context, cfg Config) error {
 		// Built-in modules compile on first start (seconds); later starts
 		// read compiled code from the cache. Serve meanwhile; /readyz
 		// says when this is done.
-		installed, err := builtin.Install(ctx, reg)
+		installed, kept, err := builtin.Install(ctx, reg)
 		if err != nil {
 			slog.Error("installing built-in modules", "err", err)
 		}
+		logKeptBuiltins(kept)
 		if err := reg.Warm(ctx); err != nil {
 			slog.Warn("compiling stored modules", "err", err)
 		}
@@ -341,9 +342,11 @@ func RunWorker(ctx context.Context, cfg Config) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Fprintf(cfg.Out, "Millrace %s worker: health and metrics on http://%s\n", Version, ln.Addr())
 	go func() {
-		if _, err := builtin.Install(ctx, c.reg); err != nil {
+		_, kept, err := builtin.Install(ctx, c.reg)
+		if err != nil {
 			slog.Error("installing built-in modules", "err", err)
 		}
+		logKeptBuiltins(kept)
 		if err := c.reg.Warm(ctx); err != nil {
 			slog.Warn("compiling stored modules", "err", err)
 		}
@@ -503,6 +506,14 @@ func openCore(ctx context.Context, cfg Config, role string) (c *core, err error)
 	c.runs = engine.NewRuns(timed, c.workflows, c.queue, events)
 	c.runs.Limits = cfg.Limits
 	return c, nil
+}
+
+// logKeptBuiltins says which built-in modules this data directory keeps
+// from an earlier build (see builtin.Install).
+func logKeptBuiltins(kept []string) {
+	if len(kept) > 0 {
+		slog.Warn("built-in modules kept as first installed: this build's copy of the same version differs (versions are immutable; workflows keep running what they ran)", "modules", kept)
+	}
 }
 
 // startQueue starts working runs; close (or stopQueue) stops it.

@@ -55,15 +55,25 @@ func Modules() ([]Module, error) {
 // never been granted, grants it what its manifest requests. Running it at
 // every start is harmless: uploads of the same bytes are idempotent and an
 // admin's later grant is left alone.
-func Install(ctx context.Context, reg *registry.Registry) ([]string, error) {
+//
+// Versions are immutable, built-ins included: when a data directory
+// already holds a built-in's version with other bytes (an older build of
+// it; a new Go release alone changes the bytes), that copy is kept, and
+// kept names it. Workflows pinned to the version go on running what they
+// ran; a built-in whose behaviour changes ships under a new version.
+func Install(ctx context.Context, reg *registry.Registry) (installed, kept []string, err error) {
 	mods, err := Modules()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var installed []string
 	var errs []error
 	for _, m := range mods {
 		v, _, err := reg.Upload(ctx, m.Wasm, m.Manifest)
+		var re *registry.Error
+		if errors.As(err, &re) && re.Kind == registry.KindConflict && re.Field == "manifest.version" {
+			kept = append(kept, m.Name)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("built-in module %s: %w", m.Name, err))
 			continue
@@ -76,5 +86,5 @@ func Install(ctx context.Context, reg *registry.Registry) ([]string, error) {
 		}
 		installed = append(installed, v.ModuleID+"@"+v.Version)
 	}
-	return installed, errors.Join(errs...)
+	return installed, kept, errors.Join(errs...)
 }
