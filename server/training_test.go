@@ -166,7 +166,7 @@ func TestTrainSpamClassifierEndToEnd(t *testing.T) {
 	// A workflow labels new e-mails.
 	p.call(t, tok, http.MethodPut, "/v1/workflows/triage", map[string]any{
 		"name": "triage",
-		"nodes": []any{map[string]any{"id": "classify", "module": "text_classify@1.0.0", "config": map[string]any{"model": "spam_classifier"},
+		"nodes": []any{map[string]any{"id": "classify", "module": "text_classify@1.1.0", "config": map[string]any{"model": "spam_classifier"},
 			"input": map[string]any{"expression": "{'text': input.email}"}}},
 	})
 	p.call(t, tok, http.MethodPost, "/v1/workflows/triage/publish", nil)
