@@ -63,6 +63,25 @@ const eagerWorkflow = `{"name": "eager", "nodes": [
   {"id": "b", "module": "echo@1.0.0", "input": {"expression": "{'n': nodes.a.output.n * 10}"}}
 ], "edges": [{"from": "a", "to": "b"}]}`
 
+// Start answers with the run as created, queued, however fast a worker
+// takes it; the answer and the stored run agree on when it was created.
+func TestStartAnswersQueued(t *testing.T) {
+	t.Parallel()
+	f := newQueueFixture(t, 4)
+	ctx := context.Background()
+	id := f.publish(t, eagerWorkflow)
+	for range 20 {
+		started, err := f.runs.Start(ctx, id, 0, json.RawMessage(`{"n": 1}`), "test")
+		require.NoError(t, err)
+		require.Equal(t, engine.StatusQueued, started.Status)
+		require.Empty(t, started.Nodes)
+		done, err := f.runs.Wait(ctx, started.ID)
+		require.NoError(t, err)
+		require.Equal(t, engine.StatusSucceeded, done.Status, done.Error)
+		require.True(t, started.CreatedAt.Equal(done.CreatedAt), "%v vs %v", started.CreatedAt, done.CreatedAt)
+	}
+}
+
 // A run started with StartNow executes in this process without a job, and
 // Wait's view of it, built from memory, is the one Get reads back.
 func TestStartNowExecutesWithoutTheQueue(t *testing.T) {

@@ -166,8 +166,8 @@ func (r *Runs) StartNow(ctx context.Context, workflowID string, version int, inp
 		}
 		return r.enqueue(ctx, run)
 	}
-	return &RunView{ID: run.ID, WorkflowID: run.WorkflowID, Version: run.Version, Status: StatusRunning, Input: run.Input,
-		Trigger: run.Trigger, CreatedAt: run.CreatedAt, Nodes: []NodeView{}}, nil
+	run.Status = StatusRunning
+	return buildView(run, nil, nil), nil
 }
 
 // eagerRun is a run executing in this process since StartNow; done closes
@@ -209,7 +209,9 @@ func (r *Runs) prepare(ctx context.Context, workflowID string, version int, inpu
 		return store.Run{}, nil, err
 	}
 	return store.Run{ID: newRunID(), WorkflowID: workflowID, Version: version, Status: StatusQueued, Input: input, Trigger: trigger,
-		CreatedAt: time.Now()}, v.Definition, nil
+		// PostgreSQL keeps microseconds: the view returned now and the
+		// run read back later show the same time.
+		CreatedAt: time.Now().Truncate(time.Microsecond)}, v.Definition, nil
 }
 
 // enqueue creates a queued run and queues it.
@@ -222,7 +224,9 @@ func (r *Runs) enqueue(ctx context.Context, run store.Run) (*RunView, error) {
 	if err := r.queue.Enqueue(ctx, run.ID); err != nil {
 		return nil, fmt.Errorf("queueing run %s: %w", run.ID, err)
 	}
-	return r.Get(ctx, run.ID)
+	// The run as created, not as read back: a worker may already have
+	// taken it, and a caller told "queued" should be told so every time.
+	return buildView(run, nil, nil), nil
 }
 
 // Get returns a run with its node timeline.
