@@ -366,37 +366,22 @@ func (r *Runs) Cancel(ctx context.Context, id string) (*RunView, error) {
 // Retry resumes a failed or canceled run from where it stopped: its failed
 // and canceled nodes run again, its succeeded nodes are kept.
 func (r *Runs) Retry(ctx context.Context, id string) (*RunView, error) {
-	run, err := r.store.Run(ctx, id)
+	// The check and the clean-up are one store transaction: of two
+	// retries racing (a double click), one queues the run and the other
+	// is told that it is queued already.
+	ok, err := r.store.RetryRun(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, &NotFoundError{fmt.Sprintf("run %q", id)}
 	}
 	if err != nil {
 		return nil, err
 	}
-	if run.Status != StatusFailed && run.Status != StatusCanceled {
-		return nil, &StateError{fmt.Sprintf("run %s is %s; only failed or canceled runs can be retried", id, run.Status)}
-	}
-	nodes, err := r.store.NodeRuns(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range nodes {
-		if n.Status == StatusFailed || n.Status == StatusCanceled || n.Status == StatusRunning {
-			if err := r.store.DeleteNodeRun(ctx, id, n.NodeID); err != nil {
-				return nil, err
-			}
-			if err := r.store.DeleteArtifacts(ctx, id, n.NodeID); err != nil {
-				return nil, err
-			}
+	if !ok {
+		run, err := r.store.Run(ctx, id)
+		if err != nil {
+			return nil, err
 		}
-	}
-	// The run's output goes too; the retried run makes a new one.
-	if err := r.store.DeleteArtifacts(ctx, id, ""); err != nil {
-		return nil, err
-	}
-	run.Status, run.Error, run.Output, run.FinishedAt = StatusQueued, "", nil, nil
-	if err := r.store.UpdateRun(ctx, run); err != nil {
-		return nil, err
+		return nil, &StateError{fmt.Sprintf("run %s is %s; only failed or canceled runs can be retried", id, run.Status)}
 	}
 	if err := r.queue.Enqueue(ctx, id); err != nil {
 		return nil, err

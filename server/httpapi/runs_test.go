@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,4 +268,44 @@ func TestInvokeStream(t *testing.T) {
 		require.Equal(t, float64(3), data[i]["total"])
 	}
 	require.Equal(t, map[string]any{"n": float64(3)}, data[3]["output"])
+}
+
+// Retries that race (a double click, a client retrying on a timeout) start
+// the run once: one is accepted, the others are told it is not failed any
+// more, and the failed node executes exactly once more.
+func TestConcurrentRetriesStartTheRunOnce(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.install(t, "twice", map[string]any{
+		"name": "twice",
+		"nodes": []any{
+			map[string]any{"id": "first", "module": "flaky@1.0.0", "input": map[string]any{"fields": map[string]any{"key": "'first'", "succeed_on": "1"}}},
+			map[string]any{"id": "second", "module": "flaky@1.0.0", "input": map[string]any{"fields": map[string]any{"key": "'second'", "succeed_on": "2"}}},
+		},
+		"edges": []any{map[string]any{"from": "first", "to": "second"}},
+	})
+	id := f.startRun(t, "twice", map[string]any{})
+	require.Equal(t, "failed", f.waitRun(t, id)["status"])
+
+	const callers = 8
+	statuses := make(chan int, callers)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() { statuses <- f.doJSON(t, http.MethodPost, "/v1/runs/"+id+"/retry", nil).status })
+	}
+	wg.Wait()
+	close(statuses)
+	accepted := 0
+	for s := range statuses {
+		if s == http.StatusAccepted {
+			accepted++
+		} else {
+			require.Equal(t, http.StatusConflict, s)
+		}
+	}
+	require.Equal(t, 1, accepted)
+	run := f.waitRun(t, id)
+	require.Equal(t, "succeeded", run["status"], run["error"])
+	require.Equal(t, map[string]any{"runs": float64(1)}, nodeOf(run, "first")["output"])
+	require.Equal(t, map[string]any{"runs": float64(2)}, nodeOf(run, "second")["output"], "second executed once more, not once per retry")
 }

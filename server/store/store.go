@@ -384,8 +384,14 @@ type Store interface {
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
 	// PutNodeRun creates or replaces a node's checkpoint.
 	PutNodeRun(ctx context.Context, n NodeRun) error
-	// DeleteNodeRun removes a node's checkpoint, so the node runs again.
-	DeleteNodeRun(ctx context.Context, runID, nodeID string) error
+	// RetryRun makes a failed or canceled run queued again, in one
+	// transaction: the checkpoints of its unfinished nodes (failed,
+	// canceled, running) go with their artifacts, so those nodes run
+	// again, and so do the run's own output artifacts, output, error and
+	// finish time; succeeded and skipped checkpoints stay. It reports
+	// false, changing nothing, when the run is neither failed nor canceled
+	// (another retry got there first), and ErrNotFound for an unknown run.
+	RetryRun(ctx context.Context, id string) (bool, error)
 	// NodeRuns lists a run's node checkpoints by start time.
 	NodeRuns(ctx context.Context, runID string) ([]NodeRun, error)
 	// AcquireRunLease gives owner the run's lease until the given time if

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -128,10 +129,35 @@ func (s *DB) PutNodeRun(ctx context.Context, n store.NodeRun) error {
 	return err
 }
 
-// DeleteNodeRun removes a node checkpoint; a missing one is not an error.
-func (s *DB) DeleteNodeRun(ctx context.Context, runID, nodeID string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM node_runs WHERE run_id = $1 AND node_id = $2`, runID, nodeID)
-	return err
+// RetryRun queues a failed or canceled run again. The UPDATE takes the
+// run's row lock first: a racing retry waits for it, then finds the run
+// queued and changes nothing.
+func (s *DB) RetryRun(ctx context.Context, id string) (bool, error) {
+	retried := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE runs SET status = 'queued', output = NULL, error = '', finished_at = NULL
+			WHERE id = $1 AND status IN ('failed', 'canceled')`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			err := tx.QueryRow(ctx, `SELECT 1 FROM runs WHERE id = $1`, id).Scan(new(int))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM artifacts WHERE run_id = $1 AND (node_id = '' OR node_id IN
+			(SELECT node_id FROM node_runs WHERE run_id = $1 AND status IN ('failed', 'canceled', 'running')))`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM node_runs WHERE run_id = $1 AND status IN ('failed', 'canceled', 'running')`, id); err != nil {
+			return err
+		}
+		retried = true
+		return nil
+	})
+	return retried, err
 }
 
 // NodeRuns lists a run's checkpoints by start time, unstarted ones last.

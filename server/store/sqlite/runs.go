@@ -207,10 +207,36 @@ func (s *DB) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, erro
 	return out, nil
 }
 
-// DeleteNodeRun removes a node checkpoint.
-func (s *DB) DeleteNodeRun(ctx context.Context, runID, nodeID string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM node_runs WHERE run_id = ? AND node_id = ?`, runID, nodeID)
-	return err
+// RetryRun queues a failed or canceled run again; the status check and
+// the clean-up are one transaction, so of two racing retries one wins.
+func (s *DB) RetryRun(ctx context.Context, id string) (bool, error) {
+	retried := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'queued', output = NULL, error = '', finished_at = NULL
+			WHERE id = ? AND status IN ('failed', 'canceled')`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = tx.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE id = ?`, id).Scan(new(int))
+			}
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM artifacts WHERE run_id = ? AND (node_id = '' OR node_id IN
+			(SELECT node_id FROM node_runs WHERE run_id = ? AND status IN ('failed', 'canceled', 'running')))`, id, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM node_runs WHERE run_id = ? AND status IN ('failed', 'canceled', 'running')`, id); err != nil {
+			return err
+		}
+		retried = true
+		return nil
+	})
+	return retried, err
 }
 
 // CancelRun marks an unfinished run canceled.

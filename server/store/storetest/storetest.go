@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/millrace/millrace/server/store"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -352,11 +353,70 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.Equal(t, "canceled", r.Status)
 		require.NotNil(t, r.FinishedAt)
 
-		require.NoError(t, s.PutNodeRun(ctx, store.NodeRun{RunID: "run_0", NodeID: "n", Status: "failed"}))
-		require.NoError(t, s.DeleteNodeRun(ctx, "run_0", "n"))
-		nodes, err := s.NodeRuns(ctx, "run_0")
+	})
+
+	t.Run("RetryRun", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		finished := time.Now()
+		require.NoError(t, s.CreateRun(ctx, store.Run{ID: "r", WorkflowID: "w", Version: 1, Status: "failed", Input: json.RawMessage(`{}`),
+			Output: json.RawMessage(`{"a":1}`), Error: "node b failed", StartedAt: &finished, FinishedAt: &finished}))
+		for node, status := range map[string]string{"a": "succeeded", "b": "failed", "c": "canceled", "d": "running", "e": "skipped"} {
+			require.NoError(t, s.PutNodeRun(ctx, store.NodeRun{RunID: "r", NodeID: node, Status: status}))
+			require.NoError(t, s.PutArtifact(ctx, store.Artifact{ID: "art_" + node, RunID: "r", NodeID: node, Name: "output", Data: []byte(`1`)}))
+		}
+		require.NoError(t, s.PutArtifact(ctx, store.Artifact{ID: "art_run", RunID: "r", Name: "output", Data: []byte(`1`)}))
+
+		ok, err := s.RetryRun(ctx, "r")
 		require.NoError(t, err)
-		require.Empty(t, nodes)
+		require.True(t, ok)
+		r, err := s.Run(ctx, "r")
+		require.NoError(t, err)
+		require.Equal(t, "queued", r.Status)
+		require.Empty(t, r.Error)
+		require.Nil(t, r.Output)
+		require.Nil(t, r.FinishedAt)
+		nodes, err := s.NodeRuns(ctx, "r")
+		require.NoError(t, err)
+		var kept []string
+		for _, n := range nodes {
+			kept = append(kept, n.NodeID)
+		}
+		require.ElementsMatch(t, []string{"a", "e"}, kept, "finished checkpoints stay; unfinished ones go")
+		arts, err := s.ListArtifacts(ctx, "r")
+		require.NoError(t, err)
+		kept = nil
+		for _, a := range arts {
+			kept = append(kept, a.ID)
+		}
+		require.ElementsMatch(t, []string{"art_a", "art_e"}, kept, "the run's own artifact and the retried nodes' go")
+
+		ok, err = s.RetryRun(ctx, "r")
+		require.NoError(t, err)
+		require.False(t, ok, "a queued run is not retried again")
+		_, err = s.RetryRun(ctx, "nope")
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		// Racing retries of one failed run: exactly one wins.
+		require.NoError(t, s.CreateRun(ctx, store.Run{ID: "race", WorkflowID: "w", Version: 1, Status: "canceled", Input: json.RawMessage(`{}`)}))
+		wins := make(chan bool, 8)
+		var wg sync.WaitGroup
+		for range cap(wins) {
+			wg.Go(func() {
+				ok, err := s.RetryRun(ctx, "race")
+				assert.NoError(t, err)
+				wins <- ok
+			})
+		}
+		wg.Wait()
+		close(wins)
+		won := 0
+		for ok := range wins {
+			if ok {
+				won++
+			}
+		}
+		require.Equal(t, 1, won)
 	})
 
 	t.Run("RunLeases", func(t *testing.T) {
