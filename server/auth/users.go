@@ -84,7 +84,10 @@ func (u *Users) SetPassword(ctx context.Context, rec store.User, password string
 		return rec, err
 	}
 	rec.PasswordHash = hash
-	if err := u.store.UpdateUser(ctx, rec); err != nil {
+	// Only the hash is written: the rest of rec may be stale by now (the
+	// hashing is slow), and writing it back would undo a racing change,
+	// such as the user being disabled.
+	if err := u.store.ChangeUser(ctx, rec.ID, store.UserChange{PasswordHash: &hash}); err != nil {
 		return rec, err
 	}
 	return rec, u.store.DeleteUserSessions(ctx, rec.ID)

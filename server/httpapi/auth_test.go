@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -479,6 +480,37 @@ func TestUsersAPI(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, f.call(t, me, http.MethodDelete, "/v1/users/"+uid, nil).status)
 	require.Equal(t, http.StatusNotFound, f.call(t, admin, http.MethodGet, "/v1/users/"+uid, nil).status)
 	require.Equal(t, http.StatusUnauthorized, f.call(t, credential{bearer: olgaToken}, http.MethodGet, "/v1/modules", nil).status)
+}
+
+// Changes of one user that race (an admin disabling a user while another
+// resets their password) both stick: neither writes back what it read
+// before the other's change, so the password reset does not enable the
+// user again, nor does the disabling restore the old password.
+func TestConcurrentUserUpdatesKeepEachChange(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	admin := credential{bearer: f.admin}
+	uid := f.createUser(t, "una", "the old long password", auth.RoleOperator)
+
+	const callers = 8
+	statuses := make(chan int, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		body := map[string]any{"password": "the new long password"}
+		if i%2 == 0 {
+			body = map[string]any{"disabled": true}
+		}
+		wg.Go(func() { statuses <- f.call(t, admin, http.MethodPatch, "/v1/users/"+uid, body).status })
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		require.Equal(t, http.StatusOK, s)
+	}
+	u, err := f.db.User(context.Background(), uid)
+	require.NoError(t, err)
+	require.True(t, u.Disabled, "a password change does not enable the user again")
+	require.True(t, auth.VerifyPassword(u.PasswordHash, "the new long password"), "disabling the user does not restore the old password")
 }
 
 // Tokens are never wider than their creator or their user.

@@ -112,22 +112,28 @@ func registerUsers(api huma.API, d *Deps) {
 		}
 		who, _ := callerFrom(ctx)
 		var changes []string
+		// Only the fields this request changes are written: writing back
+		// the whole user as read would undo a racing change of another
+		// field (a password reset re-enabling a user just disabled).
+		var change store.UserChange
 		if r := in.Body.Role; r != nil && *r != u.Role {
 			if who.UserID == u.ID {
 				return nil, huma.Error409Conflict("you cannot change your own role; ask another admin")
 			}
 			changes = append(changes, "role="+u.Role+"->"+*r)
-			u.Role = *r
+			u.Role, change.Role = *r, r
 		}
 		if dis := in.Body.Disabled; dis != nil && *dis != u.Disabled {
 			if who.UserID == u.ID {
 				return nil, huma.Error409Conflict("you cannot disable yourself; ask another admin")
 			}
 			changes = append(changes, fmt.Sprintf("disabled=%t", *dis))
-			u.Disabled = *dis
+			u.Disabled, change.Disabled = *dis, dis
 		}
-		if err := d.Store.UpdateUser(ctx, u); err != nil {
-			return nil, userProblem(ctx, err)
+		if change != (store.UserChange{}) {
+			if err := d.Store.ChangeUser(ctx, u.ID, change); err != nil {
+				return nil, userProblem(ctx, err)
+			}
 		}
 		if u.Disabled {
 			if err := d.Store.DeleteUserSessions(ctx, u.ID); err != nil {

@@ -48,6 +48,14 @@ type User struct {
 	UpdatedAt    time.Time
 }
 
+// UserChange is a change of some of a user's fields (ChangeUser): nil
+// fields stay as they are.
+type UserChange struct {
+	Role         *string
+	PasswordHash *string
+	Disabled     *bool
+}
+
 // Session is a console session. Only the SHA-256 of its id (the cookie
 // value) is stored. It belongs to a user or, after a sign-in with a token,
 // to that token.
@@ -305,6 +313,12 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser stores a user's role, password hash and disabled flag.
 	UpdateUser(ctx context.Context, u User) error
+	// ChangeUser sets the fields of c that are not nil, in one statement,
+	// and leaves the others as they are stored: of two racing changes
+	// (one disabling a user, one resetting their password) both stick,
+	// where UpdateUser would write back what it read before the other.
+	// ErrNotFound for an unknown user.
+	ChangeUser(ctx context.Context, id string, c UserChange) error
 	// DeleteUser removes a user with its tokens and sessions.
 	DeleteUser(ctx context.Context, id string) error
 

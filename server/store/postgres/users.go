@@ -69,6 +69,13 @@ func (s *DB) UpdateUser(ctx context.Context, u store.User) error {
 		u.Role, u.PasswordHash, u.Disabled, now(), u.ID))
 }
 
+// ChangeUser sets only the given fields: a NULL parameter keeps the
+// stored value, so a racing change of another field is not undone.
+func (s *DB) ChangeUser(ctx context.Context, id string, c store.UserChange) error {
+	return expectOne(s.pool.Exec(ctx, `UPDATE users SET role = COALESCE($1, role), password_hash = COALESCE($2, password_hash),
+		disabled = COALESCE($3, disabled), updated_at = $4 WHERE id = $5`, c.Role, c.PasswordHash, c.Disabled, now(), id))
+}
+
 // DeleteUser removes a user, its tokens and its sessions, and the sessions
 // signed in with its tokens.
 func (s *DB) DeleteUser(ctx context.Context, id string) error {

@@ -78,6 +78,13 @@ func (s *DB) UpdateUser(ctx context.Context, u store.User) error {
 		u.Role, u.PasswordHash, u.Disabled, ts(time.Now()), u.ID))
 }
 
+// ChangeUser sets only the given fields: a NULL parameter keeps the
+// stored value, so a racing change of another field is not undone.
+func (s *DB) ChangeUser(ctx context.Context, id string, c store.UserChange) error {
+	return expectOne(s.db.ExecContext(ctx, `UPDATE users SET role = COALESCE(?, role), password_hash = COALESCE(?, password_hash),
+		disabled = COALESCE(?, disabled), updated_at = ? WHERE id = ?`, c.Role, c.PasswordHash, c.Disabled, ts(time.Now()), id))
+}
+
 // DeleteUser removes a user, its tokens and its sessions, and the sessions
 // signed in with its tokens.
 func (s *DB) DeleteUser(ctx context.Context, id string) error {

@@ -40,6 +40,21 @@ func exerciseUsers(t *testing.T, s store.Store) {
 	require.True(t, got.Disabled)
 	require.ErrorIs(t, s.UpdateUser(ctx, store.User{ID: "usr_nope", Role: "viewer"}), store.ErrNotFound)
 
+	// ChangeUser writes only the fields it is given.
+	hash, role, enabled := "$argon2id$z", "viewer", false
+	require.NoError(t, s.ChangeUser(ctx, "usr_a", store.UserChange{PasswordHash: &hash}))
+	got, _ = s.User(ctx, "usr_a")
+	require.Equal(t, "$argon2id$z", got.PasswordHash)
+	require.Equal(t, "admin", got.Role)
+	require.True(t, got.Disabled, "a new password does not enable the user")
+	require.NoError(t, s.ChangeUser(ctx, "usr_a", store.UserChange{Role: &role, Disabled: &enabled}))
+	got, _ = s.User(ctx, "usr_a")
+	require.Equal(t, "viewer", got.Role)
+	require.False(t, got.Disabled)
+	require.Equal(t, "$argon2id$z", got.PasswordHash, "a role change keeps the password")
+	require.NoError(t, s.UpdateUser(ctx, alice))
+	require.ErrorIs(t, s.ChangeUser(ctx, "usr_nope", store.UserChange{Role: &role}), store.ErrNotFound)
+
 	list, err := s.ListUsers(ctx)
 	require.NoError(t, err)
 	require.Len(t, list, 2)
