@@ -367,6 +367,9 @@ func (d *Datasets) commit(ctx context.Context, id string, meta Meta, train, vali
 		if errors.Is(err, store.ErrConflict) {
 			return Version{}, &Error{Kind: KindConflict, Msg: fmt.Sprintf("another import into dataset %s took version %d; upload again", id, meta.Version)}
 		}
+		if errors.Is(err, store.ErrNotFound) {
+			return Version{}, notFound(id, 0) // deleted while this imported
+		}
 		return Version{}, err
 	}
 	return d.version(meta), nil

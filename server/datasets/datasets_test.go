@@ -461,3 +461,45 @@ func TestConcurrentImportsAcrossProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, top, 1, "no temporary folder left")
 }
+
+// Deleting a dataset while versions are being imported into it: each
+// import either lands before the deletion (and goes with it) or is told
+// the dataset does not exist. None brings the deleted dataset back, with
+// a version whose folder the deletion removed.
+func TestDeleteWhileImporting(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			d, root := setupOn(t, backend)
+			data := spamCSV(20)
+			first, err := importBytes(t, d, "x.csv", data, datasets.ImportOptions{})
+			require.NoError(t, err)
+
+			errs := make(chan error, 8)
+			var deleted error
+			var wg sync.WaitGroup
+			for range cap(errs) - 1 {
+				wg.Go(func() {
+					_, err := d.Import(ctx, bytes.NewReader(data), int64(len(data)), datasets.ImportOptions{Filename: "x.csv", DatasetID: first.ID})
+					errs <- err
+				})
+			}
+			wg.Go(func() { deleted = d.Delete(ctx, first.ID) })
+			wg.Wait()
+			close(errs)
+			require.NoError(t, deleted)
+			for err := range errs {
+				if err != nil {
+					var e *datasets.Error
+					require.ErrorAs(t, err, &e)
+					require.Equal(t, datasets.KindNotFound, e.Kind, err.Error())
+				}
+			}
+			ds, err := d.Get(ctx, first.ID)
+			require.Error(t, err, "the deleted dataset came back with %d versions", len(ds.Versions))
+			require.NoDirExists(t, filepath.Join(root, first.ID, "2"))
+		})
+	}
+}

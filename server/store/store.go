@@ -489,9 +489,12 @@ type Store interface {
 	ListModels(ctx context.Context) ([]Model, error)
 	DeleteModel(ctx context.Context, name string) error
 
-	// CreateDatasetVersion stores a dataset version, creating its dataset
-	// (with d's name) when it does not exist yet; an existing dataset
-	// keeps its name. ErrConflict when the version exists.
+	// CreateDatasetVersion stores a dataset version. Version 1 creates its
+	// dataset (with d's name) when it does not exist yet; an existing
+	// dataset keeps its name. A later version is only added to a dataset
+	// that exists, else ErrNotFound: an import racing the dataset's
+	// deletion must not bring it back. ErrConflict when the version
+	// exists.
 	CreateDatasetVersion(ctx context.Context, d Dataset, v DatasetVersion) error
 	Dataset(ctx context.Context, id string) (Dataset, error)
 	// ListDatasets lists datasets ordered by id.

@@ -14,13 +14,21 @@ import (
 func (s *DB) CreateDatasetVersion(ctx context.Context, d store.Dataset, v store.DatasetVersion) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		ts := now()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO datasets (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`, d.ID, d.Name, ts); err != nil {
-			return err
+		// Only a first version creates its dataset: a later one was
+		// numbered from a dataset read before, which may have been
+		// deleted since, and must not come back (the foreign key).
+		if v.Version == 1 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO datasets (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`, d.ID, d.Name, ts); err != nil {
+				return err
+			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO dataset_versions (dataset_id, version, rows, meta, created_at) VALUES (?, ?, ?, ?, ?)`,
 			v.DatasetID, v.Version, v.Rows, string(v.Meta), ts)
 		if isUniqueViolation(err) {
 			return fmt.Errorf("dataset %s version %d: %w", v.DatasetID, v.Version, store.ErrConflict)
+		}
+		if isForeignKeyViolation(err) {
+			return fmt.Errorf("dataset %s: %w", v.DatasetID, store.ErrNotFound)
 		}
 		if err != nil {
 			return err

@@ -75,6 +75,12 @@ func exerciseDatasets(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.Empty(t, versions, "versions go with their dataset")
 		_, err = s.DatasetVersion(ctx, "ds_1", 3)
 		require.ErrorIs(t, err, store.ErrNotFound)
+
+		// An import numbered before the dataset was deleted does not
+		// bring it back.
+		require.ErrorIs(t, s.CreateDatasetVersion(ctx, store.Dataset{ID: "ds_1", Name: "mail"}, store.DatasetVersion{DatasetID: "ds_1", Version: 4, Rows: 1, Meta: json.RawMessage(`{}`)}), store.ErrNotFound)
+		_, err = s.Dataset(ctx, "ds_1")
+		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 
 	t.Run("DatasetVersionsConcurrent", func(t *testing.T) {
