@@ -157,6 +157,13 @@ func (m *Manager) finish(ctx context.Context, rec store.TrainingJob, st *trainjo
 	if b := res.BaseModel; b != nil {
 		desc += fmt.Sprintf("; fine-tuned from %s (version %s)", b.Name, b.Version)
 	}
+	// A cancel racing the end waits for it, or it came first and ended
+	// ctx: a cancelled job registers nothing (Manager.ending).
+	m.ending.Lock()
+	defer m.ending.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
 	if _, _, err := m.models.Register(ctx, rec.ModelName, accel.Registration{Path: rec.OutputDir, Description: desc, Version: rec.ID}); err != nil {
 		if ctx.Err() == nil {
 			m.end(ctx, rec, trainjob.StateFailed, fmt.Sprintf("registering the model as %q: %v", rec.ModelName, err), nil)

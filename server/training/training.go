@@ -114,6 +114,14 @@ type Manager struct {
 	cfg      Config
 	log      *slog.Logger
 
+	// ending is held by Cancel while it marks a job cancelled and stops
+	// its driver, and by a driver while it registers a finished job's
+	// model and marks it succeeded: so a cancel either lands before the
+	// registration, which then does not happen, or after the job says
+	// succeeded, and is refused. Without it a cancel landing in between
+	// left a job that says cancelled with its model registered.
+	ending sync.Mutex
+
 	mu      sync.Mutex
 	drivers map[string]context.CancelFunc
 	// changed is closed and replaced on every stored change, waking the
@@ -269,7 +277,16 @@ func (m *Manager) List(ctx context.Context) ([]*TrainingJob, error) {
 // Cancel cancels a queued or running job; its folder stays until the job
 // is deleted. Cancelling a finished job is a 409.
 func (m *Manager) Cancel(ctx context.Context, id string) (*TrainingJob, error) {
+	m.ending.Lock()
 	ok, err := m.store.CancelTrainingJob(ctx, id, time.Now().UTC())
+	if ok {
+		m.mu.Lock()
+		if cancel, ok := m.drivers[id]; ok {
+			cancel()
+		}
+		m.mu.Unlock()
+	}
+	m.ending.Unlock()
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, &Error{Status: 404, Field: "path.id", Msg: fmt.Sprintf("no training job %s", id)}
 	}
@@ -283,11 +300,6 @@ func (m *Manager) Cancel(ctx context.Context, id string) (*TrainingJob, error) {
 		}
 		return nil, &Error{Status: 409, Msg: fmt.Sprintf("training job %s has already %s", id, j.State)}
 	}
-	m.mu.Lock()
-	if cancel, ok := m.drivers[id]; ok {
-		cancel()
-	}
-	m.mu.Unlock()
 	if cl, err := m.accel.Client(); err == nil {
 		// Best effort: a child that does not know the job runs nothing.
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/millrace/millrace/accel/client"
 	"github.com/millrace/millrace/accel/training/trainingtest"
 	"github.com/millrace/millrace/accel/trainjob"
 	"github.com/millrace/millrace/server/accel"
@@ -230,4 +233,73 @@ func TestCancel(t *testing.T) {
 	}, time.Minute, 20*time.Millisecond)
 	_, err = s.models.Get(ctx, "text_classifier")
 	require.Error(t, err, "a cancelled job registers nothing")
+}
+
+// Cancelling a job as it finishes: either the cancel is refused (409, the
+// job succeeded and its model is registered) or the job ends cancelled
+// and registers nothing, as a cancelled job must; never a job that says
+// cancelled while its model went into the registry, whose files Delete
+// would then remove.
+func TestCancelRacingCompletion(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	ctx := context.Background()
+	v := s.importJSONL(t, "mail", synthetic(t, 100))
+	m := s.manager()
+	var cl *client.Client
+	require.Eventually(t, func() bool {
+		var err error
+		cl, err = s.sup.Client()
+		return err == nil
+	}, 2*time.Minute, 10*time.Millisecond, "the accelerator starts")
+
+	type outcome struct {
+		job, model string
+		cancelled  bool
+	}
+	outcomes := make(chan outcome, 8)
+	var wg sync.WaitGroup
+	for i := range cap(outcomes) {
+		name := fmt.Sprintf("racer%d", i)
+		job, err := m.Create(ctx, training.TrainingJobRequest{DatasetID: v.ID, DatasetVersion: v.Version, ModelName: name,
+			Hyperparameters: trainjob.Hyperparameters{Epochs: 2, Patience: -1, MaxFeatures: 32, Buckets: 1 << 10}})
+		require.NoError(t, err)
+		wg.Go(func() {
+			// Follow the job on the child as the driver does, and cancel
+			// it the moment the child says it ended.
+			var st *trainjob.Status
+			for st == nil || !trainjob.Terminal(st.State) {
+				after := 0
+				if st != nil {
+					after = len(st.Events)
+				}
+				next, err := cl.WaitTraining(ctx, job.ID, after, 5*time.Second)
+				if err != nil {
+					time.Sleep(5 * time.Millisecond) // not started on the child yet
+					continue
+				}
+				st = next
+			}
+			_, err := m.Cancel(ctx, job.ID)
+			var te *training.Error
+			if err != nil && !(errors.As(err, &te) && te.Status == 409) {
+				t.Errorf("cancel %s: %v", job.ID, err)
+			}
+			outcomes <- outcome{job.ID, name, err == nil}
+		})
+	}
+	wg.Wait()
+	close(outcomes)
+	m.Stop() // every driver is done
+	for o := range outcomes {
+		j := waitJob(t, m, o.job, finished)
+		_, err := s.models.Get(ctx, o.model)
+		if o.cancelled {
+			require.Equal(t, trainjob.StateCancelled, j.State)
+			require.Error(t, err, "job %s was cancelled, yet registered its model", o.job)
+		} else {
+			require.Equal(t, trainjob.StateSucceeded, j.State, j.Error)
+			require.NoError(t, err)
+		}
+	}
 }
