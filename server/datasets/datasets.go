@@ -622,6 +622,9 @@ func (d *Datasets) DeleteVersion(ctx context.Context, id string, version int) er
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(id, version)
 		}
+		if errors.Is(err, store.ErrConflict) { // a job created since checkNotInUse
+			return &Error{Kind: KindConflict, Msg: fmt.Sprintf("dataset %s version %d is used by a training job; delete the job first", id, version)}
+		}
 		return err
 	}
 	return d.removeDir(filepath.Join(d.cfg.Dir, id, strconv.Itoa(version)))
@@ -644,6 +647,9 @@ func (d *Datasets) Delete(ctx context.Context, id string) error {
 	if err := d.store.DeleteDataset(ctx, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(id, 0)
+		}
+		if errors.Is(err, store.ErrConflict) { // a job created since checkNotInUse
+			return &Error{Kind: KindConflict, Msg: fmt.Sprintf("dataset %s is used by a training job; delete the job first", id)}
 		}
 		return err
 	}

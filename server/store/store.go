@@ -499,16 +499,22 @@ type Store interface {
 	Dataset(ctx context.Context, id string) (Dataset, error)
 	// ListDatasets lists datasets ordered by id.
 	ListDatasets(ctx context.Context) ([]Dataset, error)
-	// DeleteDataset removes a dataset with all its versions.
+	// DeleteDataset removes a dataset with all its versions; ErrConflict
+	// when a training job uses one of them (checked in the same
+	// transaction, against CreateTrainingJob).
 	DeleteDataset(ctx context.Context, id string) error
 	DatasetVersion(ctx context.Context, id string, version int) (DatasetVersion, error)
 	// ListDatasetVersions lists a dataset's versions, oldest first.
 	ListDatasetVersions(ctx context.Context, id string) ([]DatasetVersion, error)
 	// DeleteDatasetVersion removes one version; the dataset stays, even
-	// with no version left.
+	// with no version left. ErrConflict when a training job uses it
+	// (checked in the same transaction, against CreateTrainingJob).
 	DeleteDatasetVersion(ctx context.Context, id string, version int) error
 
-	// CreateTrainingJob stores a new job; ErrConflict when the id exists.
+	// CreateTrainingJob stores a new job; ErrConflict when the id exists,
+	// ErrNotFound when its dataset version does not (it was deleted since
+	// the caller looked: the check and the insert are one transaction, so
+	// a racing deletion either comes first or sees the job and refuses).
 	CreateTrainingJob(ctx context.Context, j TrainingJob) error
 	TrainingJob(ctx context.Context, id string) (TrainingJob, error)
 	// ListTrainingJobs lists jobs newest first (by id, which sorts by

@@ -238,6 +238,9 @@ func (m *Manager) Create(ctx context.Context, req TrainingJobRequest) (*Training
 	}
 	if err := m.store.CreateTrainingJob(ctx, rec); err != nil {
 		os.RemoveAll(outDir)
+		if errors.Is(err, store.ErrNotFound) { // the version was deleted since the check above
+			return nil, &Error{Status: 422, Field: "body.dataset_id", Msg: fmt.Sprintf("dataset %s has no version %d", req.DatasetID, req.DatasetVersion)}
+		}
 		return nil, err
 	}
 	m.notify()

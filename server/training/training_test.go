@@ -303,3 +303,49 @@ func TestCancelRacingCompletion(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a dataset version while jobs are being created on it: either
+// the deletion comes first and every job is refused (422), or a job is
+// stored first and the deletion is refused (409); never a job on a
+// version that is gone.
+func TestDeleteDatasetVersionRacingCreate(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	ctx := context.Background()
+	require.Eventually(t, func() bool { _, err := s.sup.Client(); return err == nil }, 2*time.Minute, 10*time.Millisecond, "the accelerator starts")
+	m := s.manager()
+	defer m.Stop()
+	v := s.importJSONL(t, "mail", synthetic(t, 50))
+
+	created := make(chan string, 8)
+	var deleted error
+	var wg sync.WaitGroup
+	for range cap(created) - 1 {
+		wg.Go(func() {
+			j, err := m.Create(ctx, training.TrainingJobRequest{DatasetID: v.ID, DatasetVersion: v.Version, ModelName: "racer",
+				Hyperparameters: trainjob.Hyperparameters{Epochs: 1000, Patience: -1, MaxFeatures: 32, Buckets: 1 << 10}})
+			var te *training.Error
+			switch {
+			case err == nil:
+				created <- j.ID
+			case !errors.As(err, &te) || te.Status != 422:
+				t.Errorf("create: %v", err)
+			}
+		})
+	}
+	wg.Go(func() { deleted = s.datasets.DeleteVersion(ctx, v.ID, v.Version) })
+	wg.Wait()
+	close(created)
+	jobs := 0
+	for range created {
+		jobs++
+	}
+	if deleted == nil {
+		require.Zero(t, jobs, "the version was deleted, yet %d jobs were created on it", jobs)
+		return
+	}
+	var de *datasets.Error
+	require.ErrorAs(t, deleted, &de)
+	require.Equal(t, datasets.KindConflict, de.Kind, deleted.Error())
+	require.NotZero(t, jobs)
+}

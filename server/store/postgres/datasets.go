@@ -74,7 +74,31 @@ func (s *DB) ListDatasets(ctx context.Context) ([]store.Dataset, error) {
 // DeleteDataset removes a dataset; its versions go with it (ON DELETE
 // CASCADE).
 func (s *DB) DeleteDataset(ctx context.Context, id string) error {
-	return expectOne(s.pool.Exec(ctx, `DELETE FROM datasets WHERE id = $1`, id))
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock the versions first: a job being created on one holds it
+		// FOR KEY SHARE until it commits, and is then seen below.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM dataset_versions WHERE dataset_id = $1 FOR UPDATE`, id); err != nil {
+			return err
+		}
+		if err := refuseUsed(ctx, tx, `dataset_id = $1`, id); err != nil {
+			return err
+		}
+		return expectOne(tx.Exec(ctx, `DELETE FROM datasets WHERE id = $1`, id))
+	})
+}
+
+// refuseUsed returns ErrConflict when a training job matches where. Run
+// after locking the versions (READ COMMITTED: each statement sees what
+// committed before it), so a job created meanwhile is seen.
+func refuseUsed(ctx context.Context, tx pgx.Tx, where string, args ...any) error {
+	var used bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM training_jobs WHERE `+where+`)`, args...).Scan(&used); err != nil {
+		return err
+	}
+	if used {
+		return fmt.Errorf("used by a training job: %w", store.ErrConflict)
+	}
+	return nil
 }
 
 const datasetVersionColumns = `dataset_id, version, rows, meta::text, created_at`
@@ -114,5 +138,15 @@ func (s *DB) ListDatasetVersions(ctx context.Context, id string) ([]store.Datase
 
 // DeleteDatasetVersion removes one version of a dataset.
 func (s *DB) DeleteDatasetVersion(ctx context.Context, id string, version int) error {
-	return expectOne(s.pool.Exec(ctx, `DELETE FROM dataset_versions WHERE dataset_id = $1 AND version = $2`, id, version))
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock the version first: a job being created on it holds it FOR
+		// KEY SHARE until it commits, and is then seen below.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM dataset_versions WHERE dataset_id = $1 AND version = $2 FOR UPDATE`, id, version); err != nil {
+			return err
+		}
+		if err := refuseUsed(ctx, tx, `dataset_id = $1 AND dataset_version = $2`, id, version); err != nil {
+			return err
+		}
+		return expectOne(tx.Exec(ctx, `DELETE FROM dataset_versions WHERE dataset_id = $1 AND version = $2`, id, version))
+	})
 }

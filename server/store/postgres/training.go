@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,7 +19,23 @@ func (s *DB) CreateTrainingJob(ctx context.Context, j store.TrainingJob) error {
 	if j.Events == nil {
 		j.Events = []byte("[]")
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO training_jobs (id, task, dataset_id, dataset_version, model_name, hyperparameters, state, error, events, result, output_dir, created_at, started_at, finished_at)
+	// The version row stays locked (FOR KEY SHARE) until the job is
+	// stored: a racing DeleteDatasetVersion, which locks it FOR UPDATE,
+	// waits and then sees the job, or went first and this finds no row.
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT 1 FROM dataset_versions WHERE dataset_id = $1 AND version = $2 FOR KEY SHARE`, j.DatasetID, j.DatasetVersion).Scan(new(int))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("dataset %s version %d: %w", j.DatasetID, j.DatasetVersion, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return insertTrainingJob(ctx, tx, j)
+	})
+}
+
+func insertTrainingJob(ctx context.Context, tx pgx.Tx, j store.TrainingJob) error {
+	_, err := tx.Exec(ctx, `INSERT INTO training_jobs (id, task, dataset_id, dataset_version, model_name, hyperparameters, state, error, events, result, output_dir, created_at, started_at, finished_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		j.ID, j.Task, j.DatasetID, j.DatasetVersion, j.ModelName, string(j.Hyperparameters), j.State, j.Error, string(j.Events), nullJSON(j.Result),
 		j.OutputDir, j.CreatedAt.UTC(), nullTime(j.StartedAt), nullTime(j.FinishedAt))

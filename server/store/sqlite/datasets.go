@@ -79,7 +79,26 @@ func (s *DB) ListDatasets(ctx context.Context) ([]store.Dataset, error) {
 // DeleteDataset removes a dataset; its versions go with it (ON DELETE
 // CASCADE).
 func (s *DB) DeleteDataset(ctx context.Context, id string) error {
-	return expectOne(s.db.ExecContext(ctx, `DELETE FROM datasets WHERE id = ?`, id))
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := refuseUsed(ctx, tx, `dataset_id = ?`, id); err != nil {
+			return err
+		}
+		return expectOne(tx.ExecContext(ctx, `DELETE FROM datasets WHERE id = ?`, id))
+	})
+}
+
+// refuseUsed returns ErrConflict when a training job matches where. In
+// the deleting transaction, so that a job created meanwhile (the check
+// and the insert of CreateTrainingJob are one transaction too) is seen.
+func refuseUsed(ctx context.Context, tx *sql.Tx, where string, args ...any) error {
+	var used bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM training_jobs WHERE `+where+`)`, args...).Scan(&used); err != nil {
+		return err
+	}
+	if used {
+		return fmt.Errorf("used by a training job: %w", store.ErrConflict)
+	}
+	return nil
 }
 
 const datasetVersionColumns = `dataset_id, version, rows, meta, created_at`
@@ -122,5 +141,10 @@ func (s *DB) ListDatasetVersions(ctx context.Context, id string) ([]store.Datase
 
 // DeleteDatasetVersion removes one version of a dataset.
 func (s *DB) DeleteDatasetVersion(ctx context.Context, id string, version int) error {
-	return expectOne(s.db.ExecContext(ctx, `DELETE FROM dataset_versions WHERE dataset_id = ? AND version = ?`, id, version))
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := refuseUsed(ctx, tx, `dataset_id = ? AND dataset_version = ?`, id, version); err != nil {
+			return err
+		}
+		return expectOne(tx.ExecContext(ctx, `DELETE FROM dataset_versions WHERE dataset_id = ? AND version = ?`, id, version))
+	})
 }

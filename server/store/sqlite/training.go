@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -18,7 +19,22 @@ func (s *DB) CreateTrainingJob(ctx context.Context, j store.TrainingJob) error {
 	if j.Events == nil {
 		j.Events = []byte("[]")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO training_jobs (id, task, dataset_id, dataset_version, model_name, hyperparameters, state, error, events, result, output_dir, created_at, started_at, finished_at)
+	// The version check and the insert are one (immediate, so
+	// serialised) transaction: a racing DeleteDatasetVersion either ran
+	// first or sees this job.
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM dataset_versions WHERE dataset_id = ? AND version = ?`, j.DatasetID, j.DatasetVersion).Scan(new(int)); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("dataset %s version %d: %w", j.DatasetID, j.DatasetVersion, store.ErrNotFound)
+			}
+			return err
+		}
+		return s.insertTrainingJob(ctx, tx, j)
+	})
+}
+
+func (s *DB) insertTrainingJob(ctx context.Context, tx *sql.Tx, j store.TrainingJob) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO training_jobs (id, task, dataset_id, dataset_version, model_name, hyperparameters, state, error, events, result, output_dir, created_at, started_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.ID, j.Task, j.DatasetID, j.DatasetVersion, j.ModelName, string(j.Hyperparameters), j.State, j.Error, string(j.Events), nullJSON(j.Result),
 		j.OutputDir, nullTime(&j.CreatedAt), nullTime(j.StartedAt), nullTime(j.FinishedAt))

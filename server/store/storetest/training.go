@@ -3,6 +3,10 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +23,10 @@ func exerciseTrainingJobs(t *testing.T, newStore func(t *testing.T) store.Store)
 		require.ErrorIs(t, err, store.ErrNotFound)
 
 		created := time.Date(2026, 11, 24, 1, 0, 0, 0, time.UTC)
+		for _, v := range []store.DatasetVersion{{DatasetID: "ds_a", Version: 1}, {DatasetID: "ds_a", Version: 2}, {DatasetID: "ds_b", Version: 1}} {
+			v.Meta = json.RawMessage(`{}`)
+			require.NoError(t, s.CreateDatasetVersion(ctx, store.Dataset{ID: v.DatasetID, Name: v.DatasetID}, v))
+		}
 		j := store.TrainingJob{
 			ID: "tj_1", Task: "text_classification", DatasetID: "ds_a", DatasetVersion: 2, ModelName: "spam",
 			Hyperparameters: json.RawMessage(`{"epochs": 5}`), State: "queued", OutputDir: "/data/training/tj_1", CreatedAt: created,
@@ -100,5 +108,52 @@ func exerciseTrainingJobs(t *testing.T, newStore func(t *testing.T) store.Store)
 
 		require.NoError(t, s.DeleteTrainingJob(ctx, "tj_2"))
 		require.ErrorIs(t, s.DeleteTrainingJob(ctx, "tj_2"), store.ErrNotFound)
+
+		// A job needs its dataset version, and a version (or dataset) a
+		// job uses cannot be deleted.
+		j.ID, j.DatasetVersion = "tj_3", 3
+		require.ErrorIs(t, s.CreateTrainingJob(ctx, j), store.ErrNotFound)
+		require.ErrorIs(t, s.DeleteDatasetVersion(ctx, "ds_a", 2), store.ErrConflict)
+		require.ErrorIs(t, s.DeleteDataset(ctx, "ds_a"), store.ErrConflict)
+		require.NoError(t, s.DeleteDatasetVersion(ctx, "ds_a", 1))
+		require.NoError(t, s.DeleteDataset(ctx, "ds_b"), "its job was deleted")
+	})
+
+	t.Run("TrainingJobRacingDatasetVersionDeletion", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), context.Background()
+		require.NoError(t, s.CreateDatasetVersion(ctx, store.Dataset{ID: "ds_r", Name: "r"}, store.DatasetVersion{DatasetID: "ds_r", Version: 1, Meta: json.RawMessage(`{}`)}))
+		var created, deleted atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if i%2 == 0 {
+					err := s.DeleteDatasetVersion(ctx, "ds_r", 1)
+					if err == nil {
+						deleted.Add(1)
+					} else if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("delete: %v", err)
+					}
+					return
+				}
+				err := s.CreateTrainingJob(ctx, store.TrainingJob{ID: fmt.Sprintf("tj_r%d", i), Task: "text_classification", DatasetID: "ds_r", DatasetVersion: 1,
+					ModelName: "r", Hyperparameters: json.RawMessage(`{}`), State: "queued", OutputDir: "/x"})
+				if err == nil {
+					created.Add(1)
+				} else if !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("create: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		jobs, err := s.ListTrainingJobs(ctx, store.TrainingJobFilter{DatasetID: "ds_r", DatasetVersion: 1})
+		require.NoError(t, err)
+		require.Len(t, jobs, int(created.Load()))
+		if deleted.Load() > 0 {
+			require.Equal(t, int32(1), deleted.Load())
+			require.Empty(t, jobs, "the version was deleted, yet jobs use it")
+		} else {
+			require.NotEmpty(t, jobs)
+		}
 	})
 }
