@@ -311,12 +311,10 @@ type Store interface {
 	UserByName(ctx context.Context, username string) (User, error)
 	// ListUsers lists users ordered by username.
 	ListUsers(ctx context.Context) ([]User, error)
-	// UpdateUser stores a user's role, password hash and disabled flag.
-	UpdateUser(ctx context.Context, u User) error
 	// ChangeUser sets the fields of c that are not nil, in one statement,
 	// and leaves the others as they are stored: of two racing changes
 	// (one disabling a user, one resetting their password) both stick,
-	// where UpdateUser would write back what it read before the other.
+	// where writing back a whole user as read would undo the other.
 	// ErrNotFound for an unknown user.
 	ChangeUser(ctx context.Context, id string, c UserChange) error
 	// DeleteUser removes a user with its tokens and sessions.

@@ -63,12 +63,6 @@ func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	return out, rows.Err()
 }
 
-// UpdateUser stores a user's role, password hash and disabled flag.
-func (s *DB) UpdateUser(ctx context.Context, u store.User) error {
-	return expectOne(s.pool.Exec(ctx, `UPDATE users SET role = $1, password_hash = $2, disabled = $3, updated_at = $4 WHERE id = $5`,
-		u.Role, u.PasswordHash, u.Disabled, now(), u.ID))
-}
-
 // ChangeUser sets only the given fields: a NULL parameter keeps the
 // stored value, so a racing change of another field is not undone.
 func (s *DB) ChangeUser(ctx context.Context, id string, c store.UserChange) error {

@@ -72,12 +72,6 @@ func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	return out, rows.Err()
 }
 
-// UpdateUser stores a user's role, password hash and disabled flag.
-func (s *DB) UpdateUser(ctx context.Context, u store.User) error {
-	return expectOne(s.db.ExecContext(ctx, `UPDATE users SET role = ?, password_hash = ?, disabled = ?, updated_at = ? WHERE id = ?`,
-		u.Role, u.PasswordHash, u.Disabled, ts(time.Now()), u.ID))
-}
-
 // ChangeUser sets only the given fields: a NULL parameter keeps the
 // stored value, so a racing change of another field is not undone.
 func (s *DB) ChangeUser(ctx context.Context, id string, c store.UserChange) error {
