@@ -352,7 +352,6 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.NoError(t, err)
 		require.Equal(t, "canceled", r.Status)
 		require.NotNil(t, r.FinishedAt)
-
 	})
 
 	t.Run("RetryRun", func(t *testing.T) {
